@@ -1,0 +1,209 @@
+"""Audio: load, pad/crop, resample, batched STFT / Mel / MFCC, augmentation, feature cache.
+
+Waveforms are float32 tensors ``[..., T]`` (any leading batch dimensions). Every
+transform is batched and runs on whatever device its input is on.
+The defaults suit FSDD (8 kHz): 32 ms windows (``n_fft=256``), 10 ms hops (``hop_length=80``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import soundfile as sf
+import torch
+import torchaudio
+
+from mmcourse.config import cache_dir
+
+
+def load(path: str | Path, sample_rate: int | None = None) -> tuple[torch.Tensor, int]:
+    """Read an audio file with soundfile: ``(wave [T] float32 mono, sample_rate)``.
+
+    Multi-channel files are averaged to mono; ``sample_rate`` resamples if given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No audio file at {path}")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        raise ValueError(f"{path} could not be read as audio ({err}); is it corrupt?") from err
+    wave = torch.from_numpy(data.mean(axis=1))
+    if sample_rate is not None and sample_rate != sr:
+        wave, sr = resample(wave, sr, sample_rate), sample_rate
+    return wave, sr
+
+
+def pad_or_crop(wave: torch.Tensor, length: int, align: str = "start") -> torch.Tensor:
+    """Zero-pad or crop the last dimension to ``length`` samples. ``align``: start or center."""
+    t = wave.shape[-1]
+    if t == length:
+        return wave
+    if t > length:
+        s = 0 if align == "start" else (t - length) // 2
+        return wave[..., s : s + length]
+    left = 0 if align == "start" else (length - t) // 2
+    return torch.nn.functional.pad(wave, (left, length - t - left))
+
+
+def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Band-limited resampling (torchaudio's sinc interpolation), ``[..., T] -> [..., T']``."""
+    return torchaudio.functional.resample(wave, orig_sr, new_sr)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Parameters of a spectral feature; together they are the cache key.
+
+    ``kind``: ``"stft"`` (power spectrogram ``[F = n_fft//2+1, frames]``), ``"mel"``
+    (power Mel spectrogram ``[n_mels, frames]``), ``"logmel"`` (Mel in dB) or ``"mfcc"``
+    (``[n_mfcc, frames]``). Mel filters use the Slaney scale and norm, like librosa.
+    """
+
+    kind: str = "logmel"
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 80
+    n_mels: int = 40
+    n_mfcc: int = 13
+    f_min: float = 0.0
+    f_max: float | None = None
+    top_db: float | None = 80.0
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Features(torch.nn.Module):
+    """Batched spectral features: ``[..., T]`` waveforms -> ``[..., C, frames]``.
+
+    ``frames = T // hop_length + 1`` (centred windows). ``C`` depends on ``kind``
+    (see :class:`FeatureConfig`). Runs on the device of its input; move the module
+    with ``.to(device)`` first.
+    """
+
+    def __init__(self, config: FeatureConfig | None = None, **kwargs):
+        super().__init__()
+        self.config = cfg = config or FeatureConfig(**kwargs)
+        if cfg.kind not in ("stft", "mel", "logmel", "mfcc"):
+            raise ValueError(f"kind must be stft/mel/logmel/mfcc, got {cfg.kind!r}")
+        mel = dict(
+            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, power=2.0,
+            norm="slaney", mel_scale="slaney", center=True, pad_mode="constant",
+        )  # fmt: skip
+        if cfg.kind == "stft":
+            self.transform = torchaudio.transforms.Spectrogram(
+                n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True, pad_mode="constant"
+            )
+        elif cfg.kind == "mfcc":
+            self.transform = torchaudio.transforms.MFCC(
+                sample_rate=cfg.sample_rate, n_mfcc=cfg.n_mfcc, dct_type=2, norm="ortho",
+                log_mels=False, melkwargs={k: v for k, v in mel.items() if k != "sample_rate"},
+            )  # fmt: skip
+            self.transform.amplitude_to_DB.top_db = cfg.top_db
+        else:
+            self.transform = torchaudio.transforms.MelSpectrogram(**mel)
+        self.to_db = torchaudio.transforms.AmplitudeToDB("power", top_db=cfg.top_db)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.ndim == 0 or not wave.is_floating_point():
+            raise ValueError(f"expected float waveforms [..., T], got {tuple(wave.shape)} {wave.dtype}")
+        out = self.transform(wave)
+        if self.config.kind == "logmel":
+            # Clamp top_db per example, as librosa does for one signal.
+            flat = out.reshape(-1, *out.shape[-2:])
+            out = torch.stack([self.to_db(x) for x in flat]).reshape(out.shape)
+        return out
+
+    def extra_repr(self) -> str:
+        return str(self.config)
+
+
+def stft(wave: torch.Tensor, n_fft: int = 256, hop_length: int = 80) -> torch.Tensor:
+    """Power spectrogram ``[..., n_fft//2+1, frames]`` (Hann window, centred)."""
+    return Features(FeatureConfig("stft", n_fft=n_fft, hop_length=hop_length)).to(wave.device)(wave)
+
+
+def compute_features(
+    waves: torch.Tensor, config: FeatureConfig, batch_size: int = 512, device: torch.device | None = None
+) -> torch.Tensor:
+    """Features of ``waves [N, T]`` in batches on ``device``: ``[N, C, frames]`` float32 on the CPU."""
+    device = device or waves.device
+    f = Features(config).to(device)
+    with torch.no_grad():
+        return torch.cat([f(waves[i : i + batch_size].to(device)).cpu() for i in range(0, len(waves), batch_size)])
+
+
+def cached_features(name: str, waves: torch.Tensor, config: FeatureConfig, **kwargs) -> torch.Tensor:
+    """:func:`compute_features`, cached on disk under ``cache_dir()`` by name, config and input.
+
+    The key hashes the feature parameters and the waveforms' bytes, so changing either
+    recomputes; a chapter's second run reads ``[N, C, frames]`` from disk instead.
+    """
+    h = hashlib.sha256(waves.contiguous().numpy().tobytes()).hexdigest()[:12]
+    path = cache_dir() / "features" / f"{name}-{config.kind}-{config.key()}-{h}.pt"
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    feats = compute_features(waves, config, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(feats, tmp)
+    os.replace(tmp, path)
+    return feats
+
+
+# ---- augmentation -------------------------------------------------------------------------
+
+
+def add_noise(wave: torch.Tensor, snr_db: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add white noise at a signal-to-noise ratio of ``snr_db`` (per example, over the last dim)."""
+    noise = torch.randn(wave.shape, generator=generator, device="cpu").to(wave.device)
+    p_signal = wave.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
+    p_noise = noise.pow(2).mean(-1, keepdim=True)
+    return wave + noise * torch.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
+
+
+def time_shift(wave: torch.Tensor, shift: int) -> torch.Tensor:
+    """Shift right by ``shift`` samples (left if negative), filling with zeros."""
+    if shift == 0:
+        return wave
+    out = torch.zeros_like(wave)
+    if shift > 0:
+        out[..., shift:] = wave[..., :-shift]
+    else:
+        out[..., :shift] = wave[..., -shift:]
+    return out
+
+
+def change_speed(wave: torch.Tensor, factor: float, sample_rate: int = 8000) -> torch.Tensor:
+    """Play ``factor`` times faster (pitch moves too), by resampling: ``[..., T] -> [..., ~T/factor]``."""
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    new_sr = round(sample_rate / factor)
+    return resample(wave, sample_rate, new_sr)
+
+
+def find_bad_files(paths: list[Path], silence_rms: float = 1e-4) -> dict[str, list[Path]]:
+    """Data cleaning: which files do not decode (``corrupt``) or are (near-)silent (``silent``)."""
+    bad: dict[str, list[Path]] = {"corrupt": [], "silent": []}
+    for p in paths:
+        try:
+            wave, _ = load(p)
+        except ValueError:
+            bad["corrupt"].append(Path(p))
+            continue
+        if wave.numel() == 0 or wave.pow(2).mean().sqrt() < silence_rms:
+            bad["silent"].append(Path(p))
+    return bad
+
+
+Transform = Callable[[torch.Tensor], torch.Tensor]

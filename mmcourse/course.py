@@ -1,0 +1,36 @@
+"""The course map: chapters, their notebooks and the book's sections. One place holds it
+(and the repository URL), so that the tour, the Colab cells and the checks agree."""
+
+from __future__ import annotations
+
+REPO = "mmcourse/mmcourse"  # GitHub owner/name: the badge and Colab install use it
+BRANCH = "main"
+REPO_URL = f"https://github.com/{REPO}"
+
+# (notebook stem, title, the book's section it teaches)
+CHAPTERS: list[tuple[str, str, str]] = [
+    ("00_setup_and_tour", "Set-up and a tour", "Preface: how to use this course"),
+    ("01_multimodal_data", "Multimodal data", "Ch. 1-2: multimodal data; text, image, audio preprocessing; STFT, Mel, MFCC"),
+    ("02_deep_learning_basics", "Deep-learning basics", "Ch. 3: neurons, backprop, losses, SGD/Adam, metrics"),
+    ("03_convolutions", "Convolutional networks", "Ch. 4: convolution, pooling, feature maps, detection and segmentation"),
+    ("04_recurrent_networks", "Recurrent networks", "Ch. 5: RNN, LSTM, GRU, CNN+RNN"),
+    ("05_attention_and_transformers", "Attention and Transformers", "Ch. 6: attention, multi-head attention, Transformer, ViT, BERT"),
+    ("06_fusion_strategies", "Fusion strategies", "Ch. 7: early, feature-level, late, modular, tensor and attention fusion"),
+]
+
+
+def colab_url(stem: str) -> str:
+    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/notebooks/{stem}.ipynb"
+
+
+def chapter(stem: str) -> tuple[str, str, str]:
+    for c in CHAPTERS:
+        if c[0] == stem:
+            return c
+    raise KeyError(f"{stem} is not in the course map (mmcourse/course.py)")
+
+
+def course_map_markdown() -> str:
+    rows = ["| notebook | chapter | book section |", "| --- | --- | --- |"]
+    rows += [f"| `{s}` | {t} | {b} |" for s, t, b in CHAPTERS]
+    return "\n".join(rows)

@@ -1,0 +1,135 @@
+"""Build the course notebooks from their sources, and check they are up to date.
+
+Sources are ``notebooks/src/NN_name.py`` in jupytext's percent format (diffable,
+reviewable). ``build`` turns one into ``notebooks/NN_name.ipynb``, stamps the
+Colab header (badge + setup cell, from ``mmcourse/course.py``) and executes it
+(full mode unless ``--fast``), storing the outputs. ``check`` fails when a
+notebook's cells differ from its source or its header is stale.
+
+    python tools/notebooks.py build notebooks/src/03_convolutions.py
+    python tools/notebooks.py build --fast notebooks/src/03_convolutions.py   # quick try
+    python tools/notebooks.py build --no-execute notebooks/src/*.py
+    python tools/notebooks.py check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from mmcourse.course import REPO_URL, colab_url  # noqa: E402
+
+NB_DIR = ROOT / "notebooks"
+SRC_DIR = NB_DIR / "src"
+HEADER_TAG = "colab-header"
+KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def header_cells(stem: str) -> list:
+    badge = nbformat.v4.new_markdown_cell(
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
+    )
+    setup = nbformat.v4.new_code_cell(
+        "# Setup: in Google Colab, install the course package (Colab's own torch is kept).\n"
+        "# Anywhere else this cell does nothing: `make lab` has installed everything.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n"
+        "\n"
+        "    subprocess.run(\n"
+        f'        [sys.executable, "-m", "pip", "install", "-q", "mmcourse @ git+{REPO_URL}"], check=True\n'
+        "    )"
+    )
+    for c in (badge, setup):
+        c.metadata["tags"] = [HEADER_TAG]
+    return [badge, setup]
+
+
+def from_source(src: Path) -> nbformat.NotebookNode:
+    nb = jupytext.read(src, fmt="py:percent")
+    body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
+    nb.cells = header_cells(src.stem) + body
+    nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
+    for c in nb.cells:
+        c.pop("id", None)
+    nbformat.validator.normalize(nb)
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, fast: bool, timeout: int = 3600) -> float:
+    from nbclient import NotebookClient
+
+    env_before = os.environ.get("MMCOURSE_FAST")
+    os.environ["MMCOURSE_FAST"] = "1" if fast else "0"
+    t0 = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NB_DIR)}}).execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("MMCOURSE_FAST", None)
+        else:
+            os.environ["MMCOURSE_FAST"] = env_before
+    return time.perf_counter() - t0
+
+
+def build(src: Path, run: bool, fast: bool) -> Path:
+    nb = from_source(src)
+    out = NB_DIR / f"{src.stem}.ipynb"
+    if run:
+        seconds = execute(nb, fast)
+        print(f"{src.stem}: executed in {'fast' if fast else 'full'} mode in {seconds:.0f} s")
+    nbformat.write(nb, out)
+    return out
+
+
+def _sources(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def stale() -> list[str]:
+    """Notebooks whose cells differ from their source (or that have no source)."""
+    problems = []
+    for nb_path in sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb")):
+        src = SRC_DIR / f"{nb_path.stem}.py"
+        if not src.is_file():
+            problems.append(f"{nb_path.name}: no source {src.relative_to(ROOT)}")
+            continue
+        if _sources(nbformat.read(nb_path, as_version=4)) != _sources(from_source(src)):
+            problems.append(f"{nb_path.name}: differs from {src.relative_to(ROOT)} "
+                            f"(run: python tools/notebooks.py build {src.relative_to(ROOT)})")
+    for src in sorted(SRC_DIR.glob("[0-9][0-9]_*.py")):
+        if not (NB_DIR / f"{src.stem}.ipynb").is_file():
+            problems.append(f"{src.name}: never built")
+    return problems
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("sources", nargs="+", type=Path)
+    b.add_argument("--fast", action="store_true", help="execute in fast mode (do not commit that)")
+    b.add_argument("--no-execute", action="store_true")
+    sub.add_parser("check")
+    a = p.parse_args()
+    if a.cmd == "build":
+        for s in a.sources:
+            print(build(s.resolve(), run=not a.no_execute, fast=a.fast))
+        return 0
+    problems = stale()
+    print("\n".join(problems) or "all notebooks match their sources")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
