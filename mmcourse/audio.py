@@ -56,6 +56,9 @@ def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return torchaudio.functional.resample(wave, orig_sr, new_sr)
 
 
+FEATURES_VERSION = 2  # bump when the feature code changes: cached features are recomputed
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Parameters of a spectral feature; together they are the cache key.
@@ -76,7 +79,9 @@ class FeatureConfig:
     top_db: float | None = 80.0
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Cache key: the parameters plus the implementation's version."""
+        fields = {**asdict(self), "version": FEATURES_VERSION}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Features(torch.nn.Module):
@@ -101,24 +106,31 @@ class Features(torch.nn.Module):
             self.transform = torchaudio.transforms.Spectrogram(
                 n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True, pad_mode="constant"
             )
-        elif cfg.kind == "mfcc":
-            self.transform = torchaudio.transforms.MFCC(
-                sample_rate=cfg.sample_rate, n_mfcc=cfg.n_mfcc, dct_type=2, norm="ortho",
-                log_mels=False, melkwargs={k: v for k, v in mel.items() if k != "sample_rate"},
-            )  # fmt: skip
-            self.transform.amplitude_to_DB.top_db = cfg.top_db
         else:
             self.transform = torchaudio.transforms.MelSpectrogram(**mel)
-        self.to_db = torchaudio.transforms.AmplitudeToDB("power", top_db=cfg.top_db)
+        if cfg.kind == "mfcc":  # DCT-II, orthonormal: [n_mels, n_mfcc]
+            self.register_buffer("dct", torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, "ortho"))
+
+    def power_to_db(self, power: torch.Tensor) -> torch.Tensor:
+        """``10 log10(power)``, floored at ``top_db`` below each example's own maximum (as librosa).
+
+        torchaudio's AmplitudeToDB takes the maximum over a whole 3-D batch at once, so a loud
+        example would change a quiet one's features; here every ``[C, frames]`` stands alone.
+        """
+        db = 10.0 * torch.log10(power.clamp_min(1e-10))
+        if self.config.top_db is not None:
+            floor = db.amax(dim=(-2, -1), keepdim=True) - self.config.top_db
+            db = torch.maximum(db, floor)
+        return db
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.ndim == 0 or not wave.is_floating_point():
             raise ValueError(f"expected float waveforms [..., T], got {tuple(wave.shape)} {wave.dtype}")
-        out = self.transform(wave)
-        if self.config.kind == "logmel":
-            # Clamp top_db per example, as librosa does for one signal.
-            flat = out.reshape(-1, *out.shape[-2:])
-            out = torch.stack([self.to_db(x) for x in flat]).reshape(out.shape)
+        out = self.transform(wave)  # [..., F or n_mels, frames]
+        if self.config.kind in ("logmel", "mfcc"):
+            out = self.power_to_db(out)
+        if self.config.kind == "mfcc":
+            out = (out.transpose(-1, -2) @ self.dct).transpose(-1, -2)  # [..., n_mfcc, frames]
         return out
 
     def extra_repr(self) -> str:

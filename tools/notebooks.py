@@ -2,13 +2,16 @@
 
 Sources are ``notebooks/src/NN_name.py`` in jupytext's percent format (diffable,
 reviewable). ``build`` turns one into ``notebooks/NN_name.ipynb``, stamps the
-Colab header (badge + setup cell, from ``mmcourse/course.py``) and executes it
-(full mode unless ``--fast``), storing the outputs. ``check`` fails when a
-notebook's cells differ from its source or its header is stale.
+Colab header (badge + set-up cell, from ``mmcourse/colab.py``) and executes it
+(full mode unless ``--fast``), storing the outputs. ``stamp`` rewrites only the
+header of built notebooks (after the repository URL or the set-up cell changed),
+keeping every other cell and its outputs. ``check`` fails when a notebook's cells
+differ from its source or its header is stale.
 
     python tools/notebooks.py build notebooks/src/03_convolutions.py
     python tools/notebooks.py build --fast notebooks/src/03_convolutions.py   # quick try
     python tools/notebooks.py build --no-execute notebooks/src/*.py
+    python tools/notebooks.py stamp            # every notebooks/NN_*.ipynb
     python tools/notebooks.py check
 """
 
@@ -25,7 +28,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from mmcourse.course import REPO_URL, colab_url  # noqa: E402
+from mmcourse.colab import badge_markdown, setup_cell_source  # noqa: E402
 
 NB_DIR = ROOT / "notebooks"
 SRC_DIR = NB_DIR / "src"
@@ -34,21 +37,9 @@ KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language":
 
 
 def header_cells(stem: str) -> list:
-    badge = nbformat.v4.new_markdown_cell(
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
-    )
-    setup = nbformat.v4.new_code_cell(
-        "# Setup: in Google Colab, install the course package (Colab's own torch is kept).\n"
-        "# Anywhere else this cell does nothing: `make lab` has installed everything.\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        "    import subprocess\n"
-        "\n"
-        "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "mmcourse @ git+{REPO_URL}"], check=True\n'
-        "    )"
-    )
+    """The badge and the Colab set-up cell (both made by mmcourse/colab.py), tagged."""
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(stem))
+    setup = nbformat.v4.new_code_cell(setup_cell_source())
     for c in (badge, setup):
         c.metadata["tags"] = [HEADER_TAG]
     return [badge, setup]
@@ -92,6 +83,21 @@ def build(src: Path, run: bool, fast: bool) -> Path:
     return out
 
 
+def stamp(nb_path: Path) -> bool:
+    """Replace the header cells of a built notebook by fresh ones; True if it changed."""
+    nb = nbformat.read(nb_path, as_version=4)
+    body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
+    cells = header_cells(nb_path.stem) + body
+    if _sources(nb) == _sources(nbformat.v4.new_notebook(cells=cells)):
+        return False
+    nb.cells = cells
+    for c in nb.cells:
+        c.pop("id", None)
+    nbformat.validator.normalize(nb)
+    nbformat.write(nb, nb_path)
+    return True
+
+
 def _sources(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
@@ -120,11 +126,17 @@ def main() -> int:
     b.add_argument("sources", nargs="+", type=Path)
     b.add_argument("--fast", action="store_true", help="execute in fast mode (do not commit that)")
     b.add_argument("--no-execute", action="store_true")
+    st = sub.add_parser("stamp", help="refresh the badge + set-up cell of built notebooks")
+    st.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     sub.add_parser("check")
     a = p.parse_args()
     if a.cmd == "build":
         for s in a.sources:
             print(build(s.resolve(), run=not a.no_execute, fast=a.fast))
+        return 0
+    if a.cmd == "stamp":
+        for nb_path in a.notebooks or sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb")):
+            print(f"{nb_path.name}: {'stamped' if stamp(nb_path.resolve()) else 'up to date'}")
         return 0
     problems = stale()
     print("\n".join(problems) or "all notebooks match their sources")

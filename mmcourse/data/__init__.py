@@ -13,6 +13,7 @@ Set ``MMCOURSE_DATA`` to use a folder that already has the files (CI uses ``../s
 =====================  ===========================================================
 """
 
+from mmcourse.data.avdigits import AVDigits, DictBatches
 from mmcourse.data.base import TensorData
 from mmcourse.data.demos import photo, sklearn_digits
 from mmcourse.data.fsdd import FSDD, SPEAKERS
@@ -29,6 +30,8 @@ from mmcourse.data.text import tiny_shakespeare
 from mmcourse.data.vqa import easy_vqa_split
 
 __all__ = [
+    "AVDigits",
+    "DictBatches",
     "FASHION_CLASSES",
     "FSDD",
     "REGISTRY",

@@ -127,10 +127,10 @@ REGISTRY: dict[str, DatasetInfo] = {
 }
 
 
-def _content(path: Path) -> bytes:
-    """The file's bytes, decompressed for ``.gz``."""
+def _content(path: Path, name: str | None = None) -> bytes:
+    """The file's bytes, decompressed when its name (``name`` or ``path.name``) ends in ``.gz``."""
     raw = path.read_bytes()
-    if path.suffix == ".gz":
+    if (name or path.name).endswith(".gz"):
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as err:
@@ -153,7 +153,7 @@ def _download(url: str, dest: Path, expected: str | None, name: str, timeout: fl
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as f:
             while chunk := resp.read(1 << 20):
                 f.write(chunk)
-        if expected is not None and _sha(_content(tmp)) != expected:
+        if expected is not None and _sha(_content(tmp, dest.name)) != expected:
             raise ChecksumError(
                 f"Downloaded {url} for dataset '{name}' but its SHA-256 is not the published "
                 f"one ({expected}). The source may have changed or the transfer was damaged; "

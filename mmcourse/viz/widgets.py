@@ -34,7 +34,7 @@ class Panel:
     """Controls (``name=widget``) that redraw ``draw(fig, **values)`` whenever one changes.
 
     Attributes: ``controls`` (dict of widgets), ``image`` (the ``W.Image`` showing the
-    figure), ``widget`` (the whole ``VBox``), ``draws`` (how many times it has drawn),
+    figure), ``png`` (its bytes), ``widget`` (the whole ``VBox``), ``draws`` (how many times it has drawn),
     ``extra`` (optional HTML widget for a caption the draw function may set).
     """
 
@@ -66,6 +66,7 @@ class Panel:
         fig = Figure(figsize=self.figsize)
         caption = self.draw_fn(fig, **self.values)
         png = figure_png(fig, self.dpi)
+        self.png = png
         self.image.value = png
         self.caption.value = caption if isinstance(caption, str) else ""
         self.draws += 1
@@ -84,6 +85,6 @@ class Panel:
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
         # A static picture next to the widget: frontends without widgets show this.
-        bundle["image/png"] = base64.b64encode(self.image.value).decode()
+        bundle["image/png"] = base64.b64encode(self.png).decode()
         bundle["text/plain"] = f"Panel({', '.join(f'{k}={v!r}' for k, v in self.values.items())})"
         return bundle

@@ -1,0 +1,41 @@
+# One-command set-up and checks for the course. `make lab` to learn, `make test` to verify.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+LAB_ARGS ?=
+
+.PHONY: setup lab test lint notebooks bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade uv
+	$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name mmcourse --display-name "Python (mmcourse)"
+	touch $(STAMP)
+
+## setup: create .venv with the pinned torch triple (constraints.txt) and the course
+setup: $(STAMP)
+
+## lab: set up, then start JupyterLab on notebooks/
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+lint: setup
+	$(BIN)/ruff check mmcourse tests tools bench
+
+## test: set up, lint, unit tests and nbval over every notebook (both cores)
+test: setup lint
+	$(BIN)/python -m pytest -n 2 --dist loadscope --nbval-lax --nbval-current-env \
+		tests notebooks/[0-9][0-9]_*.ipynb $(PYTEST_ARGS)
+
+## notebooks: re-execute every chapter in full mode and store the outputs
+notebooks: setup
+	$(BIN)/python tools/notebooks.py build notebooks/src/[0-9][0-9]_*.py
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

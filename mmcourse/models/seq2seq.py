@@ -1,0 +1,176 @@
+"""A character-level Transformer encoder-decoder (seq2seq), e.g. for date normalisation.
+
+    source chars [B, S] -> embed + sinusoidal positions -> Encoder -> memory [B, S, D]
+    target chars so far [B, T] -> embed + positions -> Decoder(memory) -> logits [B, T, V]
+
+Training uses teacher forcing (the decoder sees the true previous characters);
+:meth:`Seq2SeqTransformer.greedy_decode` generates one character at a time. With
+``return_attention=True`` the model returns every layer's and head's attention weights;
+the cross-attention shows which source characters each output character looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from mmcourse.models.positional import SinusoidalPositionalEncoding
+from mmcourse.models.transformer import Decoder, Encoder
+
+PAD, BOS, EOS = 0, 1, 2
+
+
+class CharVocab:
+    """Characters <-> ids; id 0 is padding, 1 begin-of-sequence, 2 end-of-sequence."""
+
+    SPECIALS = ("<pad>", "<bos>", "<eos>")
+
+    def __init__(self, texts: Iterable[str]):
+        chars = sorted(set("".join(texts)))
+        self.itos = [*self.SPECIALS, *chars]
+        self.stoi = {c: i for i, c in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str, bos_eos: bool = False) -> list[int]:
+        unknown = sorted(set(text) - set(self.stoi))
+        if unknown:
+            raise ValueError(f"characters {unknown} are not in the vocabulary")
+        ids = [self.stoi[c] for c in text]
+        return [BOS, *ids, EOS] if bos_eos else ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Characters up to the first ``<eos>`` (``<pad>`` and ``<bos>`` dropped)."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if i > EOS:
+                out.append(self.itos[i])
+        return "".join(out)
+
+    def batch(self, texts: Sequence[str], bos_eos: bool = False, length: int | None = None) -> torch.Tensor:
+        """Encode and right-pad with ``<pad>``: ``[B, length]`` int64."""
+        rows = [self.encode(t, bos_eos) for t in texts]
+        length = length or max(len(r) for r in rows)
+        if max(len(r) for r in rows) > length:
+            raise ValueError(f"a text is longer than length={length}")
+        return torch.tensor([r + [PAD] * (length - len(r)) for r in rows], dtype=torch.long)
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Encoder-decoder Transformer over token ids (``PAD`` = 0 in both vocabularies)."""
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, n_heads: int = 4,
+                 n_enc: int = 2, n_dec: int = 2, d_ff: int = 128, dropout: float = 0.1, max_len: int = 64):
+        super().__init__()
+        self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=PAD)
+        self.pos = SinusoidalPositionalEncoding(d_model, max_len)
+        self.drop = nn.Dropout(dropout)
+        self.encoder = Encoder(n_enc, d_model, n_heads, d_ff, dropout)
+        self.decoder = Decoder(n_dec, d_model, n_heads, d_ff, dropout)
+        self.head = nn.Linear(d_model, tgt_vocab)
+        self.scale = d_model**0.5
+
+    @staticmethod
+    def _check(ids: torch.Tensor, name: str) -> None:
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
+            shape = tuple(ids.shape) if isinstance(ids, torch.Tensor) else type(ids).__name__
+            raise ValueError(f"{name} must be integer ids [B, T], got {shape}")
+
+    def encode(self, src: torch.Tensor, return_attention: bool = False):
+        """``src [B, S]`` -> ``memory [B, S, D]`` (and the encoder's ``[B, H, S, S]`` per layer)."""
+        self._check(src, "src")
+        x = self.drop(self.pos(self.src_embed(src) * self.scale))
+        return self.encoder(x, key_mask=src != PAD, return_attention=return_attention)
+
+    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src: torch.Tensor,
+               return_attention: bool = False):
+        """``tgt_in [B, T]`` -> logits ``[B, T, V]`` (and self ``[B, H, T, T]``, cross ``[B, H, T, S]`` lists)."""
+        self._check(tgt_in, "tgt_in")
+        y = self.drop(self.pos(self.tgt_embed(tgt_in) * self.scale))
+        out = self.decoder(y, memory, tgt_key_mask=None, memory_key_mask=src != PAD,
+                           return_attention=return_attention)
+        if return_attention:
+            y, selfs, crosses = out
+            return self.head(y), selfs, crosses
+        return self.head(out)
+
+    def forward(self, src: torch.Tensor | dict, tgt_in: torch.Tensor | None = None,
+                return_attention: bool = False):
+        """Teacher forcing: ``src [B, S]``, ``tgt_in [B, T]`` (``<bos>`` + target) -> logits ``[B, T, V]``.
+
+        ``src`` may also be a dict ``{"src", "tgt_in"}`` (how :func:`mmcourse.train.fit` passes
+        a batch). With ``return_attention=True`` also returns a dict of per-layer weights:
+        ``encoder`` ``[B, H, S, S]``, ``decoder`` ``[B, H, T, T]``, ``cross`` ``[B, H, T, S]``.
+        """
+        if isinstance(src, dict):
+            if not {"src", "tgt_in"} <= src.keys():
+                raise ValueError(f"a batch dict needs keys 'src' and 'tgt_in', got {sorted(src)}")
+            src, tgt_in = src["src"], src["tgt_in"]
+        if tgt_in is None:
+            raise ValueError("tgt_in is missing: pass the target ids shifted right (starting with <bos>)")
+        if src.shape[0] != tgt_in.shape[0]:
+            raise ValueError(f"src and tgt_in have batch sizes {src.shape[0]} and {tgt_in.shape[0]}")
+        if return_attention:
+            memory, enc = self.encode(src, return_attention=True)
+            logits, selfs, crosses = self.decode(tgt_in, memory, src, return_attention=True)
+            return logits, {"encoder": enc, "decoder": selfs, "cross": crosses}
+        return self.decode(tgt_in, self.encode(src), src)
+
+    @torch.no_grad()
+    def greedy_decode(self, src: torch.Tensor, max_len: int = 16, return_attention: bool = False):
+        """Generate ``[B, <= max_len]`` ids (after ``<bos>``), most likely character first.
+
+        Finished rows are padded with ``<pad>`` after their ``<eos>``. With
+        ``return_attention=True`` also returns the attention dict of the final pass, whose
+        ``cross`` entries ``[B, H, T, S]`` show where each generated character looked.
+        """
+        self.eval()
+        memory = self.encode(src)
+        out = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
+        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
+        for _ in range(max_len):
+            nxt = self.decode(out, memory, src)[:, -1].argmax(-1)  # [B]
+            nxt = nxt.masked_fill(done, PAD)
+            out = torch.cat([out, nxt[:, None]], dim=1)
+            done |= nxt == EOS
+            if bool(done.all()):
+                break
+        if return_attention:
+            _, att = self(src, out[:, :-1], return_attention=True)
+            return out[:, 1:], att
+        return out[:, 1:]
+
+
+def seq2seq_batch(vocab: CharVocab, sources: Sequence[str], targets: Sequence[str]
+                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """``({"src" [N, S], "tgt_in" [N, T]}, tgt_out [N, T])`` for teacher forcing:
+    ``tgt_in`` is ``<bos>`` + target, ``tgt_out`` is target + ``<eos>``."""
+    if len(sources) != len(targets):
+        raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+    tgt = vocab.batch(targets, bos_eos=True)  # [N, T+1]
+    return {"src": vocab.batch(sources), "tgt_in": tgt[:, :-1]}, tgt[:, 1:]
+
+
+class PairData(torch.utils.data.Dataset):
+    """Items ``({"src", "tgt_in"}, tgt_out)`` of a :func:`seq2seq_batch` (for ``DataLoader`` and ``fit``)."""
+
+    def __init__(self, x: dict[str, torch.Tensor], y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return {k: v[i] for k, v in self.x.items()}, self.y[i]
+
+
+def token_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = PAD) -> torch.Tensor:
+    """Cross-entropy over every non-padding position: ``logits [B, T, V]``, ``target [B, T]``."""
+    return nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=ignore_index)

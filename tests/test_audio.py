@@ -1,0 +1,117 @@
+"""Audio features agree with librosa; batching, caching and augmentation behave."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from mmcourse import audio
+from mmcourse.audio import FeatureConfig, Features
+from mmcourse.data import FSDD
+from tests._helpers import shared_datasets
+
+
+@pytest.fixture(scope="module")
+def waves() -> torch.Tensor:
+    shared_datasets()
+    return FSDD("test").waves[:8]  # [8, 8000], real speech
+
+
+def _librosa(kind: str, y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    kw = dict(sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, pad_mode="constant")
+    if kind == "stft":
+        return np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, pad_mode="constant")) ** 2
+    mel = librosa.feature.melspectrogram(y=y, n_mels=cfg.n_mels, **kw)
+    if kind == "mel":
+        return mel
+    if kind == "logmel":
+        return librosa.power_to_db(mel, top_db=cfg.top_db)
+    return librosa.feature.mfcc(y=y, n_mfcc=cfg.n_mfcc, n_mels=cfg.n_mels, **kw)
+
+
+# Stated tolerances (float32 here, float64 in librosa): power spectra within 1e-5 of the
+# largest value; log-Mel within 0.01 dB; MFCC (a DCT of the log-Mel) within 0.01.
+@pytest.mark.parametrize("kind,rtol,atol", [("stft", 1e-5, 0), ("mel", 1e-5, 0), ("logmel", 0, 0.01),
+                                            ("mfcc", 0, 0.01)])
+def test_features_agree_with_librosa(waves, kind, rtol, atol):
+    cfg = FeatureConfig(kind)
+    ours = Features(cfg)(waves).numpy()  # [8, C, frames], all at once
+    for i in range(len(waves)):
+        ref = _librosa(kind, waves[i].numpy(), cfg)
+        assert ours[i].shape == ref.shape
+        assert np.abs(ours[i] - ref).max() <= rtol * np.abs(ref).max() + atol
+
+
+def test_batched_equals_one_by_one(waves):
+    f = Features(kind="logmel")
+    batched = f(waves)
+    single = torch.stack([f(w) for w in waves])
+    torch.testing.assert_close(batched, single)
+    assert batched.shape == (8, 40, 8000 // 80 + 1)
+
+
+def test_feature_errors():
+    with pytest.raises(ValueError, match="kind"):
+        Features(kind="cqt")
+    with pytest.raises(ValueError, match="float"):
+        Features()(torch.zeros(10, dtype=torch.int16))
+
+
+def test_cache_reuses_and_keys_on_parameters(waves, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    cfg = FeatureConfig("mfcc")
+    a = audio.cached_features("t", waves, cfg)
+    files = list(tmp_path.rglob("*.pt"))
+    assert len(files) == 1
+    files[0].touch()
+    calls = []
+    monkeypatch.setattr(audio, "compute_features", lambda *a, **k: calls.append(1))
+    b = audio.cached_features("t", waves, cfg)  # from disk: compute_features not called
+    assert not calls and torch.equal(a, b)
+    monkeypatch.undo()
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    audio.cached_features("t", waves, FeatureConfig("mfcc", n_mfcc=20))
+    assert len(list(tmp_path.rglob("*.pt"))) == 2  # other parameters, other entry
+
+
+def test_load_pad_resample(tmp_path):
+    t = np.arange(8000) / 8000
+    sf.write(tmp_path / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000)
+    wave, sr = audio.load(tmp_path / "tone.wav")
+    assert sr == 8000 and wave.shape == (8000,)
+    up, sr2 = audio.load(tmp_path / "tone.wav", sample_rate=16000)
+    assert sr2 == 16000 and up.shape == (16000,)
+    # the tone stays at 440 Hz after resampling
+    spec = torch.fft.rfft(up).abs()
+    assert abs(int(spec.argmax()) * 16000 / 16000 - 440) <= 1
+    assert audio.pad_or_crop(wave, 100).shape == (100,)
+    padded = audio.pad_or_crop(wave[:10], 20, align="center")
+    assert padded.shape == (20,) and padded[:5].abs().sum() == 0
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(ValueError, match="bad.wav"):
+        audio.load(tmp_path / "bad.wav")
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        audio.load(tmp_path / "missing.wav")
+
+
+def test_augmentations():
+    g = torch.Generator().manual_seed(0)
+    x = torch.sin(torch.linspace(0, 100, 8000)).repeat(3, 1)  # [3, 8000]
+    noisy = audio.add_noise(x, snr_db=10, generator=g)
+    snr = 10 * torch.log10(x.pow(2).mean(-1) / (noisy - x).pow(2).mean(-1))
+    torch.testing.assert_close(snr, torch.full((3,), 10.0), atol=1e-3, rtol=0)
+    shifted = audio.time_shift(x, 100)
+    assert torch.equal(shifted[:, 100:], x[:, :-100]) and shifted[:, :100].abs().sum() == 0
+    assert audio.change_speed(x, 2.0).shape[-1] == 4000
+
+
+def test_find_bad_files(tmp_path):
+    sf.write(tmp_path / "ok.wav", np.random.default_rng(0).normal(0, 0.1, 800).astype(np.float32), 8000)
+    sf.write(tmp_path / "silent.wav", np.zeros(800, np.float32), 8000)
+    (tmp_path / "corrupt.wav").write_bytes(b"not audio")
+    bad = audio.find_bad_files(sorted(tmp_path.glob("*.wav")))
+    assert [p.name for p in bad["corrupt"]] == ["corrupt.wav"]
+    assert [p.name for p in bad["silent"]] == ["silent.wav"]

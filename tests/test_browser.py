@@ -1,0 +1,285 @@
+"""The widgets work where learners use them: JupyterLab in a real browser, with no network.
+
+A notebook that passes nbval can still show a blank widget in the browser, so this test
+starts JupyterLab on loopback (fresh config, random token, fast mode), opens a chapter in
+headless Chromium (Debian's, driven by Playwright), runs the cells up to a widget, drags one
+of its sliders, and asserts that the picture the browser shows changed (pixel difference),
+that the page raised no JavaScript error, and that it asked for nothing outside loopback
+(no CDN). Screenshots go to ``artifacts/browser/``.
+
+``check_widget`` is the whole check as one function, so a scratch run can point it at a
+notebook whose widget callback is broken on purpose (it then fails: the picture never changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]  # fmt: skip
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@dataclass(frozen=True)
+class WidgetCase:
+    """A Panel in a chapter: the cell whose output is ``Panel(...)`` naming ``control``."""
+
+    stem: str
+    control: str  # a slider of the Panel, by its name in Panel(..., control=IntSlider(...))
+    required: bool = True  # False: skip while the chapter is not built yet
+
+
+CASES = [
+    WidgetCase("01_multimodal_data", "n_fft"),
+    WidgetCase("03_convolutions", "", required=False),  # "": the Panel's first slider
+    WidgetCase("05_attention_and_transformers", "", required=False),
+]
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path  # the folder JupyterLab serves (copies of the notebooks)
+    proc: subprocess.Popen = field(repr=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def start_lab(workdir: Path, timeout: float = 60) -> Lab:
+    """JupyterLab on 127.0.0.1 with a fresh config, settings and token, serving ``workdir/nb``.
+
+    Its kernels run in fast mode and record results into ``workdir`` (not the repo's results/).
+    """
+    root, cfg = workdir / "nb", workdir / "jupyter"
+    root.mkdir(parents=True, exist_ok=True)
+    settings = cfg / "settings"
+    # Every cell stays in the DOM (no virtual scrolling), and no news / update checks.
+    _write_json(settings / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings",
+                {"windowingMode": "none"})
+    _write_json(settings / "@jupyterlab/apputils-extension/notification.jupyterlab-settings",
+                {"fetchNews": "false", "checkForUpdates": False})
+    token, port = secrets.token_hex(16), _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(cfg / "config"), "JUPYTER_DATA_DIR": str(cfg / "data"),
+        "JUPYTER_RUNTIME_DIR": str(cfg / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(cfg / "workspaces"), "IPYTHONDIR": str(cfg / "ipython"),
+        "MMCOURSE_FAST": "1", "MMCOURSE_RESULTS": str(workdir / "results"),
+        "MPLBACKEND": "agg",
+    }  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly", "--allow-root", "--ServerApp.terminals_enabled=False",
+    ]  # fmt: skip
+    log = open(workdir / "jupyterlab.log", "w")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
+                if r.status == 200:
+                    return Lab(url, token, root, proc)
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"JupyterLab did not start:\n{(workdir / 'jupyterlab.log').read_text()}")
+        time.sleep(0.25)
+
+
+def stop_lab(lab: Lab) -> None:
+    lab.proc.terminate()
+    try:
+        lab.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        lab.proc.kill()
+        lab.proc.wait()
+
+
+def find_panel_cell(nb_path: Path, control: str) -> tuple[int, list[str]]:
+    """Index of the first code cell whose stored output is a live Panel with ``control``,
+    and the Panel's controls in order (from its ``text/plain``: ``Panel(a=1, b=2)``)."""
+    nb = json.loads(nb_path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = "".join(data.get("text/plain", ""))
+            if WIDGET_MIME in data and text.startswith("Panel(") and f"{control}=" in text:
+                names = [kv.split("=")[0].strip() for kv in text[len("Panel("):-1].split(", ")]
+                return i, [n for n in names if n]
+    raise LookupError(f"{nb_path.name}: no cell shows a Panel with a control {control!r}")
+
+
+def _pixel_change(a: Path, b: Path) -> float:
+    """Fraction of pixels that differ between two screenshots (sizes may differ a little)."""
+    from PIL import Image
+
+    x = np.asarray(Image.open(a).convert("RGB"), dtype=np.int16)
+    y = np.asarray(Image.open(b).convert("RGB"), dtype=np.int16)
+    h, w = min(x.shape[0], y.shape[0]), min(x.shape[1], y.shape[1])
+    changed = np.abs(x[:h, :w] - y[:h, :w]).max(axis=2) > 16
+    area = max(x.shape[0] * x.shape[1], y.shape[0] * y.shape[1])
+    return float(changed.sum() + area - h * w) / area
+
+
+def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Path,
+                 timeout_ms: int = 60_000) -> dict:
+    """Open ``nb_path`` in Lab, run it up to its Panel, drag the slider ``control`` ("" = the
+    first slider); assert the picture changed, no JS error, no request left loopback."""
+    from playwright.sync_api import sync_playwright
+
+    index, names = find_panel_cell(nb_path, control)
+    shutil.copy(nb_path, lab.root / nb_path.name)
+    shots.mkdir(parents=True, exist_ok=True)
+    stem = nb_path.stem
+    errors: list[str] = []
+    outside: list[str] = []
+    t0, times = time.perf_counter(), {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS,
+                                    headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(timeout_ms)
+        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
+                if m.type == "error" else None)
+
+        def route(r):
+            if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+                return r.continue_()
+            outside.append(r.request.url)
+            return r.abort()
+
+        page.route("**/*", route)
+        times["browser"] = time.perf_counter() - t0
+        try:
+            page.goto(f"{lab.url}/lab/tree/{nb_path.name}?token={lab.token}")
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " return w && w.context && w.context.isReady && w.sessionContext &&"
+                " w.sessionContext.session && w.sessionContext.session.kernel &&"
+                " w.sessionContext.session.kernel.status === 'idle'; }")
+            times["lab_ready"] = time.perf_counter() - t0
+            # The learner's path: clear the stored outputs, run everything above, run the cell.
+            ok = page.evaluate(
+                """async (index) => {
+                    const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+                    await app.commands.execute('notebook:clear-all-cell-outputs');
+                    nb.activeCellIndex = index;
+                    const above = await app.commands.execute('notebook:run-all-above');
+                    nb.activeCellIndex = index;
+                    const cell = await app.commands.execute('notebook:run-cell');
+                    return [above, cell];
+                }""", index)
+            times["cells_run"] = time.perf_counter() - t0
+            assert ok == [True, True], f"{stem}: running the cells up to {index} failed: {ok}"
+            out = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
+            img = out.locator(".jupyter-widgets img.widget-image, img.jupyter-widgets.widget-image")
+            img.first.wait_for(state="visible")
+            img = img.first
+            page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+            out.scroll_into_view_if_needed()
+            before_src = img.get_attribute("src")
+            img.screenshot(path=shots / f"{stem}_before.png")
+            # The control: the k-th widget of the Panel's control rows, a slider.
+            k = names.index(control) if control else None
+            controls = out.locator(".widget-inline-hbox")
+            if k is None:
+                slider = out.locator(".widget-hslider").first
+            else:
+                slider = controls.nth(k)
+                assert "widget-hslider" in (slider.get_attribute("class") or ""), \
+                    f"{stem}: control {control!r} is not a horizontal slider"
+            readout = slider.locator(".widget-readout")
+            value_before = readout.inner_text()
+            handle = slider.locator(".noUi-handle")
+            track = slider.locator(".noUi-target").bounding_box()
+            box = handle.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            dx = (track["x"] + track["width"] * 0.8 - x) if x < track["x"] + track["width"] / 2 \
+                else -(x - track["x"] - track["width"] * 0.2)
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + dx, y, steps=12)
+            page.mouse.up()
+            value_after = readout.inner_text()
+            assert value_after != value_before, f"{stem}: dragging did not move the slider"
+            # Explicit wait: the kernel redraws and the widget swaps in a new picture.
+            try:
+                page.wait_for_function(
+                    "([el, old]) => el.src !== old && el.complete && el.naturalWidth > 0",
+                    arg=[img.element_handle(), before_src], timeout=min(timeout_ms, 30_000))
+            except Exception as err:
+                page.screenshot(path=shots / f"{stem}_failed.png")
+                raise AssertionError(
+                    f"{stem}: moved {control or 'the slider'} from {value_before} to "
+                    f"{value_after} but the widget's picture never changed") from err
+            times["redrawn"] = time.perf_counter() - t0
+            img.screenshot(path=shots / f"{stem}_after.png")
+            out.scroll_into_view_if_needed()
+            page.screenshot(path=shots / f"{stem}_lab.png")
+        finally:
+            browser.close()
+    change = _pixel_change(shots / f"{stem}_before.png", shots / f"{stem}_after.png")
+    assert change > 0.01, f"{stem}: the picture changed in only {change:.2%} of its pixels"
+    assert not errors, f"{stem}: the browser logged JavaScript errors: {errors}"
+    assert not outside, f"{stem}: the page asked for URLs outside loopback (a CDN?): {outside}"
+    return {"changed": change, "value_before": value_before, "value_after": value_after,
+            "cell": index, "seconds": {k: round(v, 1) for k, v in times.items()}}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium) -> Iterator[Lab]:
+    server = start_lab(tmp_path_factory.mktemp("lab"))
+    try:
+        yield server
+    finally:
+        stop_lab(server)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_widget_redraws_in_jupyterlab(case: WidgetCase, lab: Lab, chromium: str,
+                                      artifacts_dir: Path):
+    nb_path = NB_DIR / f"{case.stem}.ipynb"
+    if not nb_path.is_file():
+        if case.required:
+            pytest.fail(f"{nb_path.relative_to(ROOT)} is missing (build it with tools/notebooks.py)")
+        pytest.skip(f"{nb_path.name} is not built yet")
+    t0 = time.perf_counter()
+    got = check_widget(lab, chromium, nb_path, case.control, artifacts_dir / "browser")
+    print(f"{case.stem}: picture changed in {got['changed']:.1%} of pixels "
+          f"({got['value_before']} -> {got['value_after']}) in {time.perf_counter() - t0:.0f} s")
