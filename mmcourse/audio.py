@@ -219,3 +219,21 @@ def find_bad_files(paths: list[Path], silence_rms: float = 1e-4) -> dict[str, li
 
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def to_wav_bytes(wave: torch.Tensor, sample_rate: int) -> bytes:
+    """A mono waveform ``[T]`` as 16-bit WAV bytes (for ``ipywidgets.Audio`` players)."""
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, wave.detach().cpu().clamp(-1, 1).numpy(), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def write_wav(path: str | Path, wave: torch.Tensor, sample_rate: int) -> Path:
+    """Write a mono waveform ``[T]`` as a 16-bit WAV file (atomically: temp file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(to_wav_bytes(wave, sample_rate))
+    os.replace(tmp, path)
+    return path

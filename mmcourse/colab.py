@@ -21,6 +21,7 @@ from mmcourse.course import BRANCH, REPO_URL, colab_url
 # Colab's preinstalled packages that pip must keep as they are.
 KEEP = ("torch", "torchvision", "torchaudio")
 CONSTRAINTS_NAME = "mmcourse-colab-constraints.txt"  # written to tempfile.gettempdir()
+BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def in_colab() -> bool:
@@ -35,10 +36,7 @@ def requirement(repo_url: str = REPO_URL, branch: str = BRANCH) -> str:
 
 def badge_markdown(stem: str) -> str:
     """The first cell of notebook ``stem``: an "Open in Colab" badge linking to it."""
-    return (
-        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-        f"({colab_url(stem)})"
-    )
+    return f"[![Open In Colab]({BADGE_SVG})]({colab_url(stem)})"
 
 
 _SETUP = '''\

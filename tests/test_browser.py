@@ -13,8 +13,10 @@ notebook whose widget callback is broken on purpose (it then fails: the picture 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -28,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from mmcourse.colab import BADGE_SVG
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -61,6 +65,20 @@ class Lab:
     token: str
     root: Path  # the folder JupyterLab serves (copies of the notebooks)
     proc: subprocess.Popen = field(repr=False)
+    log: Path = field(repr=False)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Block until the server answers (it starts while the browser does)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2):
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start:\n{self.log.read_text()}")
+            time.sleep(0.25)
 
 
 def _free_port() -> int:
@@ -74,8 +92,9 @@ def _write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj))
 
 
-def start_lab(workdir: Path, timeout: float = 60) -> Lab:
-    """JupyterLab on 127.0.0.1 with a fresh config, settings and token, serving ``workdir/nb``.
+def start_lab(workdir: Path) -> Lab:
+    """Start JupyterLab on 127.0.0.1 with a fresh config, settings and token, serving
+    ``workdir/nb`` (returns at once: see :meth:`Lab.wait_ready`).
 
     Its kernels run in fast mode and record results into ``workdir`` (not the repo's results/).
     """
@@ -104,21 +123,10 @@ def start_lab(workdir: Path, timeout: float = 60) -> Lab:
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly", "--allow-root", "--ServerApp.terminals_enabled=False",
     ]  # fmt: skip
-    log = open(workdir / "jupyterlab.log", "w")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
-                if r.status == 200:
-                    return Lab(url, token, root, proc)
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"JupyterLab did not start:\n{(workdir / 'jupyterlab.log').read_text()}")
-        time.sleep(0.25)
+    log = workdir / "jupyterlab.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, cwd=root)
+    return Lab(f"http://127.0.0.1:{port}", token, root, proc, log)
 
 
 def stop_lab(lab: Lab) -> None:
@@ -142,6 +150,58 @@ def find_panel_cell(nb_path: Path, control: str) -> tuple[int, list[str]]:
                 names = [kv.split("=")[0].strip() for kv in text[len("Panel("):-1].split(", ")]
                 return i, [n for n in names if n]
     raise LookupError(f"{nb_path.name}: no cell shows a Panel with a control {control!r}")
+
+
+def _names(source: str) -> tuple[set[str], set[str]] | None:
+    """(names a cell binds, names it reads), or None if it is not plain Python (magics)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, read
+
+
+def cells_needed(nb_path: Path, index: int) -> list[int]:
+    """The code cells above ``index`` that bind a name cell ``index`` reads, transitively
+    (so the test runs the imports and data the widget draws from, not the whole chapter).
+    Over-approximates: a name bound anywhere in a cell, even inside a function, counts."""
+    cells = json.loads(nb_path.read_text())["cells"]
+    names = _names("".join(cells[index]["source"]))
+    need = names[1] if names else set()
+    out = []
+    for i in range(index - 1, -1, -1):
+        c = cells[i]
+        if c["cell_type"] != "code" or "colab-header" in c.get("metadata", {}).get("tags", []):
+            continue
+        names = _names("".join(c["source"]))
+        if names is None or names[0] & need:
+            out.append(i)
+            need |= names[1] if names else set()
+    return sorted(out)
+
+
+def find_slider(out, control: str, names: list[str]):
+    """The slider of the Panel in output area ``out``: the one labelled ``control``, else the
+    Panel's control number ``names.index(control)``, else ("" ) its first slider."""
+    sliders = out.locator(".widget-inline-hbox.widget-hslider")
+    if not control:
+        return sliders.first
+    labelled = sliders.filter(has=out.page.locator(
+        "label.widget-label", has_text=re.compile(rf"^\s*{re.escape(control)}\s*$")))
+    if labelled.count() == 1:
+        return labelled
+    slider = out.locator(".widget-inline-hbox").nth(names.index(control))
+    assert "widget-hslider" in (slider.get_attribute("class") or ""), \
+        f"control {control!r} is not a horizontal slider"
+    return slider
 
 
 def _pixel_change(a: Path, b: Path) -> float:
@@ -175,17 +235,23 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(timeout_ms)
         page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
-                if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text} ({m.location})")
+                if m.type == "error" and m.location.get("url") != BADGE_SVG else None)
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}")
+                if r.url != BADGE_SVG else None)
 
         def route(r):
-            if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            url = r.request.url
+            if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
                 return r.continue_()
-            outside.append(r.request.url)
+            if url != BADGE_SVG:  # the Colab badge's picture: offline it is just not shown
+                outside.append(url)
             return r.abort()
 
         page.route("**/*", route)
         times["browser"] = time.perf_counter() - t0
+        lab.wait_ready()
+        times["server"] = time.perf_counter() - t0
         try:
             page.goto(f"{lab.url}/lab/tree/{nb_path.name}?token={lab.token}")
             page.wait_for_function(
@@ -194,19 +260,20 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
                 " w.sessionContext.session && w.sessionContext.session.kernel &&"
                 " w.sessionContext.session.kernel.status === 'idle'; }")
             times["lab_ready"] = time.perf_counter() - t0
-            # The learner's path: clear the stored outputs, run everything above, run the cell.
-            ok = page.evaluate(
-                """async (index) => {
+            # Clear the stored outputs, run the cells the widget needs, then the widget's cell.
+            run = [*cells_needed(nb_path, index), index]
+            failed = page.evaluate(
+                """async (cells) => {
                     const app = window.jupyterapp, nb = app.shell.currentWidget.content;
                     await app.commands.execute('notebook:clear-all-cell-outputs');
-                    nb.activeCellIndex = index;
-                    const above = await app.commands.execute('notebook:run-all-above');
-                    nb.activeCellIndex = index;
-                    const cell = await app.commands.execute('notebook:run-cell');
-                    return [above, cell];
-                }""", index)
+                    for (const i of cells) {
+                        nb.activeCellIndex = i;
+                        if (!(await app.commands.execute('notebook:run-cell'))) return i;
+                    }
+                    return -1;
+                }""", run)
             times["cells_run"] = time.perf_counter() - t0
-            assert ok == [True, True], f"{stem}: running the cells up to {index} failed: {ok}"
+            assert failed == -1, f"{stem}: cell {failed + 1} failed in JupyterLab (ran {run})"
             out = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
             img = out.locator(".jupyter-widgets img.widget-image, img.jupyter-widgets.widget-image")
             img.first.wait_for(state="visible")
@@ -215,15 +282,7 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
             out.scroll_into_view_if_needed()
             before_src = img.get_attribute("src")
             img.screenshot(path=shots / f"{stem}_before.png")
-            # The control: the k-th widget of the Panel's control rows, a slider.
-            k = names.index(control) if control else None
-            controls = out.locator(".widget-inline-hbox")
-            if k is None:
-                slider = out.locator(".widget-hslider").first
-            else:
-                slider = controls.nth(k)
-                assert "widget-hslider" in (slider.get_attribute("class") or ""), \
-                    f"{stem}: control {control!r} is not a horizontal slider"
+            slider = find_slider(out, control, names)
             readout = slider.locator(".widget-readout")
             value_before = readout.inner_text()
             handle = slider.locator(".noUi-handle")
@@ -250,14 +309,17 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
                     f"{value_after} but the widget's picture never changed") from err
             times["redrawn"] = time.perf_counter() - t0
             img.screenshot(path=shots / f"{stem}_after.png")
-            out.scroll_into_view_if_needed()
+            # For the README: JupyterLab with the widget at the top, file browser closed.
+            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            out.evaluate("(el) => el.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)  # let the layout settle after closing the side bar
             page.screenshot(path=shots / f"{stem}_lab.png")
         finally:
             browser.close()
     change = _pixel_change(shots / f"{stem}_before.png", shots / f"{stem}_after.png")
     assert change > 0.01, f"{stem}: the picture changed in only {change:.2%} of its pixels"
-    assert not errors, f"{stem}: the browser logged JavaScript errors: {errors}"
     assert not outside, f"{stem}: the page asked for URLs outside loopback (a CDN?): {outside}"
+    assert not errors, f"{stem}: the browser logged JavaScript errors: {errors}"
     return {"changed": change, "value_before": value_before, "value_after": value_after,
             "cell": index, "seconds": {k: round(v, 1) for k, v in times.items()}}
 

@@ -11,7 +11,7 @@ Each problem is reported as ``notebook: [rule] what is wrong (how to fix)``. The
                  ``python tools/notebooks.py stamp``)
 - ``source``     the cells match ``notebooks/src/NN_name.py`` (rebuild with tools/notebooks.py)
 - ``course-map`` the chapter is in mmcourse/course.py; its title cell is ``# NN · ...`` with
-                 a ``**Book:**`` line naming the section course.py gives
+                 a ``**Book:**`` line naming the book's chapter(s) course.py maps it to
 - ``checks``     a ``## Checks`` section whose code calls ``check_targets()``, run in full mode
 - ``exercises``  a ``## Exercises`` section with 2-4 exercises ("Exercise 1", ...), solutions
                  ``exercise_1()``... in notebooks/solutions/NN_name.py, run by tests/test_solutions_NN.py
@@ -23,6 +23,7 @@ Each problem is reported as ``notebook: [rule] what is wrong (how to fix)``. The
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import json
 import re
@@ -42,6 +43,7 @@ CDN = re.compile(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//|require\.config|"
                  r"cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com", re.IGNORECASE)
 
 
+@functools.cache
 def _nbtool():
     """tools/notebooks.py as a module (tools/ is not a package)."""
     spec = importlib.util.spec_from_file_location("_mmcourse_nbtool", ROOT / "tools" / "notebooks.py")
@@ -86,6 +88,19 @@ def exercise_numbers(cells: list[dict]) -> list[int]:
         if found := sorted({int(n) for n in re.findall(pattern, text)}):
             return found
     return []
+
+
+def book_key(section: str) -> tuple:
+    """Which part of the book a section names: ("preface",) or its chapter numbers, from
+    "Ch. 1-2: ...", "Chapters 1–2 — ...", "Ch. 4: ...", "Chapter 4, ..."."""
+    s = section.strip().lower()
+    if s.startswith("preface"):
+        return ("preface",)
+    m = re.match(r"(?:ch\.?|chapters?)\s*(\d+)(?:\s*(?:-|–|—|to|and|&|,)\s*(\d+))?", s)
+    if not m:
+        return ("?", s[:40])
+    a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+    return tuple(range(a, b + 1)) if b >= a else (a, b)
 
 
 def solution_functions(path: Path) -> list[str]:
@@ -143,9 +158,10 @@ def check(nb_path: Path, root: Path = ROOT) -> list[str]:
         if not re.match(rf"#\s+{nn}\b", title):
             bad("course-map", f"the first cell after the header must be the title '# {nn} · {chapter[1]}'")
         m = re.search(r"\*\*Book:\*\*\s*(.+)", title)
-        if not m or chapter[2] not in m.group(1):
-            bad("course-map", f"the title cell's '**Book:**' line must name the section "
-                f"'{chapter[2]}' (mmcourse/course.py)")
+        if not m or book_key(m.group(1)) != book_key(chapter[2]):
+            bad("course-map", f"the title cell's '**Book:**' line must name the book's "
+                f"'{chapter[2].split(':')[0]}' as mmcourse/course.py maps {stem} to "
+                f"'{chapter[2]}'; it says {m.group(1)[:60] if m else 'nothing'!r}")
 
     # checks
     checks = _section(cells, "## Checks")

@@ -45,14 +45,19 @@ def header_cells(stem: str) -> list:
     return [badge, setup]
 
 
+def _number(nb: nbformat.NotebookNode) -> None:
+    """Cell ids by position (nbformat 4.5 needs ids; stable ones keep rebuilds' diffs small)."""
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"cell-{i}"
+
+
 def from_source(src: Path) -> nbformat.NotebookNode:
     nb = jupytext.read(src, fmt="py:percent")
     body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
     nb.cells = header_cells(src.stem) + body
     nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
-    for c in nb.cells:
-        c.pop("id", None)
-    nbformat.validator.normalize(nb)
+    _number(nb)
     return nb
 
 
@@ -91,9 +96,7 @@ def stamp(nb_path: Path) -> bool:
     if _sources(nb) == _sources(nbformat.v4.new_notebook(cells=cells)):
         return False
     nb.cells = cells
-    for c in nb.cells:
-        c.pop("id", None)
-    nbformat.validator.normalize(nb)
+    _number(nb)
     nbformat.write(nb, nb_path)
     return True
 

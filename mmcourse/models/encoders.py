@@ -8,7 +8,7 @@ convolutional trunk; ``out_dim`` is ``dim``.
 encoder            input                       tokens
 =================  ==========================  ==========================
 ``ImageEncoder``   ``[B, C, 28, 28]``          ``[B, 49, dim]`` (7x7 grid)
-``AudioEncoder``   ``[B, n_mels, T]`` log-Mel   ``[B, T//4, dim]`` (frames)
+``AudioEncoder``   ``[B, n_mels, T]`` log-Mel   ``[B, ceil(T/4), dim]``
 ``TextEncoder``    ``[B, L]`` letter ids        ``[B, L, dim]`` (letters)
 =================  ==========================  ==========================
 """
@@ -25,42 +25,42 @@ def _check(x: torch.Tensor, ndim: int, what: str, name: str) -> None:
 
 
 class ImageEncoder(nn.Module):
-    """Two conv blocks (16, 32 channels) on 28x28 images -> ``[B, dim]`` or tokens ``[B, 49, dim]``."""
+    """Two strided convolutions (8, 16 channels) on 28x28 images -> ``[B, dim]`` or tokens ``[B, 49, dim]``."""
 
     def __init__(self, in_channels: int = 1, dim: int = 32):
         super().__init__()
         self.in_channels, self.out_dim = in_channels, dim
         self.trunk = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # [B, 16, 14, 14]
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # [B, 32, 7, 7]
+            nn.Conv2d(in_channels, 8, 5, stride=2, padding=2), nn.ReLU(),  # [B, 8, 14, 14]
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),  # [B, 16, 7, 7]
         )  # fmt: skip
-        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(32 * 49, dim), nn.ReLU())
-        self.to_tokens = nn.Linear(32, dim)
+        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(16 * 49, dim), nn.ReLU())
+        self.to_tokens = nn.Linear(16, dim)
         self.pos = nn.Parameter(torch.zeros(49, dim))
 
     def _trunk(self, x: torch.Tensor) -> torch.Tensor:
         _check(x, 4, f"images [B, {self.in_channels}, 28, 28]", "ImageEncoder")
         if tuple(x.shape[1:]) != (self.in_channels, 28, 28):
             raise ValueError(f"ImageEncoder expects [B, {self.in_channels}, 28, 28], got {tuple(x.shape)}")
-        return self.trunk(x)  # [B, 32, 7, 7]
+        return self.trunk(x)  # [B, 16, 7, 7]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(self._trunk(x))  # [B, dim]
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._trunk(x).flatten(2).transpose(1, 2)  # [B, 49, 32]
+        h = self._trunk(x).flatten(2).transpose(1, 2)  # [B, 49, 16]
         return self.to_tokens(h) + self.pos  # [B, 49, dim]
 
 
 class AudioEncoder(nn.Module):
-    """1-D convolutions over time on log-Mel ``[B, n_mels, T]`` -> ``[B, dim]`` or ``[B, T//4, dim]``."""
+    """Two strided 1-D convolutions over time on log-Mel ``[B, n_mels, T]`` -> ``[B, dim]`` or ``[B, ceil(T/4), dim]``."""
 
-    def __init__(self, n_mels: int = 40, dim: int = 32, channels: int = 48, max_frames: int = 256):
+    def __init__(self, n_mels: int = 40, dim: int = 32, channels: int = 32, max_frames: int = 256):
         super().__init__()
         self.n_mels, self.out_dim = n_mels, dim
         self.trunk = nn.Sequential(
-            nn.Conv1d(n_mels, channels, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),  # [B, C, T/2]
-            nn.Conv1d(channels, channels, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),  # [B, C, T/4]
+            nn.Conv1d(n_mels, channels, 5, stride=2, padding=2), nn.ReLU(),  # [B, C, ceil(T/2)]
+            nn.Conv1d(channels, channels, 5, stride=2, padding=2), nn.ReLU(),  # [B, C, ceil(T/4)]
         )  # fmt: skip
         self.embed = nn.Sequential(nn.AdaptiveAvgPool1d(8), nn.Flatten(), nn.Linear(channels * 8, dim), nn.ReLU())
         self.to_tokens = nn.Linear(channels, dim)
@@ -71,16 +71,16 @@ class AudioEncoder(nn.Module):
         if x.shape[1] != self.n_mels:
             raise ValueError(f"AudioEncoder expects {self.n_mels} Mel bands [B, {self.n_mels}, T], "
                              f"got {tuple(x.shape)}")
-        return self.trunk(x)  # [B, C, T//4]
+        return self.trunk(x)  # [B, C, ceil(T/4)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(self._trunk(x))  # [B, dim]
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._trunk(x).transpose(1, 2)  # [B, T//4, C]
+        h = self._trunk(x).transpose(1, 2)  # [B, ceil(T/4), C]
         if h.shape[1] > len(self.pos):
             raise ValueError(f"at most {4 * len(self.pos)} frames, got {x.shape[-1]}")
-        return self.to_tokens(h) + self.pos[: h.shape[1]]  # [B, T//4, dim]
+        return self.to_tokens(h) + self.pos[: h.shape[1]]  # [B, ceil(T/4), dim]
 
 
 class TextEncoder(nn.Module):

@@ -151,4 +151,4 @@ def autograd_gradients(model: MLP, x: torch.Tensor, y: torch.Tensor,
     value.backward()
     l1, l2 = (m for m in model.net if isinstance(m, nn.Linear))
     grads = {"W1": l1.weight.grad, "b1": l1.bias.grad, "W2": l2.weight.grad, "b2": l2.bias.grad}
-    return float(value), {k: g.detach().clone() for k, g in grads.items()}
+    return float(value.detach()), {k: g.detach().clone() for k, g in grads.items()}

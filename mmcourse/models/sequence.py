@@ -58,15 +58,18 @@ def masked_mean_std(frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.
 
 
 class PaddedSequences(Dataset):
-    """``({"frames": [T, C], "lengths": []}, label)`` items from padded ``frames [N, T, C]``,
-    true ``lengths [N]`` and ``labels [N]``; the default collate stacks them into batches."""
+    """``({"frames": [T, C], "lengths": []}, label)`` items from padded ``frames [N, T, C]``
+    (``time_dim=2``: ``[N, C, T]``), true ``lengths [N]`` and ``labels [N]``; the default
+    collate stacks them into batches."""
 
-    def __init__(self, frames: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor):
-        if frames.ndim != 3:
-            raise ValueError(f"expected frames [N, T, C], got {tuple(frames.shape)}")
+    def __init__(self, frames: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+                 time_dim: int = 1):
+        if frames.ndim != 3 or time_dim not in (1, 2):
+            raise ValueError(f"expected frames [N, T, C] or [N, C, T] (time_dim 1 or 2), got "
+                             f"{tuple(frames.shape)}, time_dim={time_dim}")
         if not len(frames) == len(lengths) == len(labels):
             raise ValueError(f"frames, lengths, labels differ in length: {len(frames)}, {len(lengths)}, {len(labels)}")
-        _check_lengths(lengths, len(frames), frames.shape[1])
+        _check_lengths(lengths, len(frames), frames.shape[time_dim])
         self.frames, self.lengths, self.labels = frames, torch.as_tensor(lengths).long(), labels
 
     def __len__(self) -> int:

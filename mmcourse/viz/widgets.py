@@ -39,7 +39,8 @@ class Panel:
     """
 
     def __init__(self, draw: Callable[..., object], figsize: tuple[float, float] = (8, 3.2),
-                 dpi: int = 80, columns: int = 3, **controls: W.ValueWidget):
+                 dpi: int = 80, columns: int = 3, extra: list[W.Widget] | None = None,
+                 **controls: W.ValueWidget):
         if not controls:
             raise ValueError("a Panel needs at least one control, e.g. n_fft=IntSlider(...)")
         self.draw_fn, self.figsize, self.dpi = draw, figsize, dpi
@@ -51,7 +52,8 @@ class Panel:
             c.continuous_update = False
             c.observe(self._on_change, names="value")
         rows = [W.HBox(list(controls.values())[i : i + columns]) for i in range(0, len(controls), columns)]
-        self.widget = W.VBox([*rows, self.image, self.caption])
+        # ``extra`` widgets (e.g. a W.Audio player the draw function updates) go below the picture.
+        self.widget = W.VBox([*rows, self.image, self.caption, *(extra or [])])
         self.redraw()
 
     @property

@@ -1,0 +1,145 @@
+"""A tiny BERT: a Transformer encoder trained to fill in masked words (masked language modelling).
+
+    words [B, T] -> 15% chosen: 80% -> [MASK], 10% -> a random word, 10% kept
+    -> embed + learned positions -> Encoder (sees both sides) -> MLM head -> logits [B, T, V]
+    loss: cross-entropy on the chosen positions only (labels elsewhere are -100)
+
+The vocabulary is word-level (lower-cased words and punctuation), which keeps the idea
+visible; real BERT uses sub-word (WordPiece) tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from mmcourse.models.positional import LearnedPositionalEncoding
+from mmcourse.models.transformer import Encoder
+
+PAD, UNK, MASK = 0, 1, 2
+IGNORE = -100  # label of positions that carry no loss (cross_entropy's ignore_index)
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,!?;:]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words (with inner apostrophes) and the punctuation ``. , ! ? ; :``."""
+    return _TOKEN.findall(text.lower())
+
+
+class WordVocab:
+    """The ``size`` most frequent tokens plus ``[PAD]`` (0), ``[UNK]`` (1) and ``[MASK]`` (2)."""
+
+    SPECIALS = ("[PAD]", "[UNK]", "[MASK]")
+
+    def __init__(self, tokens: Iterable[str], size: int = 2000):
+        self.counts = Counter(tokens)
+        self.itos = [*self.SPECIALS, *(w for w, _ in self.counts.most_common(size))]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        return [self.stoi.get(t, UNK) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.itos[int(i)] for i in ids if int(i) != PAD)
+
+
+def windows(ids: Sequence[int], length: int) -> torch.Tensor:
+    """Cut a token stream into non-overlapping windows ``[N, length]`` (the tail is dropped)."""
+    n = len(ids) // length
+    if n == 0:
+        raise ValueError(f"{len(ids)} tokens do not fill one window of {length}")
+    return torch.tensor(ids[: n * length], dtype=torch.long).view(n, length)
+
+
+def mask_tokens(ids: torch.Tensor, vocab_size: int, p: float = 0.15, mask_frac: float = 0.8,
+                random_frac: float = 0.1, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking: ``ids [..., T]`` -> ``(inputs [..., T], labels [..., T])``.
+
+    Each ordinary token (not PAD/UNK/MASK) is chosen with probability ``p``; a chosen one
+    becomes ``[MASK]`` with probability ``mask_frac``, a random word with ``random_frac``,
+    else stays. ``labels`` hold the original id at chosen positions and ``-100`` elsewhere.
+    """
+    if not 0 < p <= 1 or mask_frac + random_frac > 1:
+        raise ValueError(f"need 0 < p <= 1 and mask_frac + random_frac <= 1, got {p}, {mask_frac}, {random_frac}")
+    u = torch.rand(ids.shape, generator=generator)
+    chosen = (u < p) & (ids > MASK)
+    how = torch.rand(ids.shape, generator=generator)
+    rand_ids = torch.randint(MASK + 1, vocab_size, ids.shape, generator=generator)
+    inputs = torch.where(chosen & (how < mask_frac), MASK, ids)
+    inputs = torch.where(chosen & (how >= mask_frac) & (how < mask_frac + random_frac), rand_ids, inputs)
+    labels = torch.where(chosen, ids, IGNORE)
+    return inputs, labels
+
+
+class MaskedLMData(torch.utils.data.Dataset):
+    """Windows ``[N, T]`` masked afresh every time an item is read (dynamic masking, as RoBERTa).
+    Items: ``(inputs [T], labels [T])``."""
+
+    def __init__(self, windows: torch.Tensor, vocab_size: int, p: float = 0.15):
+        if windows.ndim != 2:
+            raise ValueError(f"windows must be [N, T], got {tuple(windows.shape)}")
+        self.windows, self.vocab_size, self.p = windows, vocab_size, p
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int):
+        return mask_tokens(self.windows[i], self.vocab_size, self.p)
+
+
+class TinyBERT(nn.Module):
+    """Token + position embeddings, a pre-norm Transformer encoder, and an MLM head whose
+    output layer shares its weights with the token embedding (as in BERT)."""
+
+    def __init__(self, vocab_size: int, max_len: int = 64, d_model: int = 128, depth: int = 2,
+                 n_heads: int = 4, d_ff: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.tok = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
+        self.pos = LearnedPositionalEncoding(d_model, max_len)
+        self.drop = nn.Dropout(dropout)
+        self.encoder = Encoder(depth, d_model, n_heads, d_ff, dropout, norm_first=True)
+        self.transform = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model))
+        self.out = nn.Linear(d_model, vocab_size)
+        self.out.weight = self.tok.weight  # tied
+
+    def forward(self, ids: torch.Tensor, return_attention: bool = False):
+        """``ids [B, T]`` -> logits ``[B, T, V]`` (and a list of ``[B, H, T, T]``, one per layer)."""
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
+            raise ValueError(f"ids must be integer token ids [B, T], got {getattr(ids, 'shape', type(ids))}")
+        x = self.drop(self.pos(self.tok(ids)))  # [B, T, D]
+        out = self.encoder(x, key_mask=ids != PAD, return_attention=return_attention)
+        if return_attention:
+            x, att = out
+            return self.out(self.transform(x)), att
+        return self.out(self.transform(out))
+
+    @torch.no_grad()
+    def fill_mask(self, ids: torch.Tensor, k: int = 3) -> list[list[tuple[int, list[int], list[float]]]]:
+        """For each row of ``ids [B, T]`` and each ``[MASK]`` in it: ``(position, top-k ids, their probs)``."""
+        self.eval()
+        probs = self(ids).softmax(-1)  # [B, T, V]
+        top = probs.topk(k, dim=-1)
+        return [[(int(t), top.indices[b, t].tolist(), top.values[b, t].tolist())
+                 for t in (ids[b] == MASK).nonzero().flatten()] for b in range(len(ids))]
+
+
+def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the masked positions: ``logits [B, T, V]``, ``labels [B, T]`` (-100 elsewhere)."""
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+
+
+def masked_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of masked positions (``labels != -100``) whose top prediction is the original token."""
+    chosen = labels != IGNORE
+    if not chosen.any():
+        raise ValueError("no masked positions (every label is -100)")
+    return float((logits.argmax(-1)[chosen] == labels[chosen]).float().mean())
