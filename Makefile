@@ -20,7 +20,7 @@ setup: $(STAMP)
 
 ## lab: set up, then start JupyterLab on notebooks/
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: setup
 	$(BIN)/ruff check mmcourse tests tools bench

@@ -41,6 +41,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]  # fmt: skip
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+CELLS_TIMEOUT_S = 300  # running the cells a widget needs (fast mode, a busy CI machine)
 
 
 @dataclass(frozen=True)
@@ -263,16 +264,21 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
             # Clear the stored outputs, run the cells the widget needs, then the widget's cell.
             run = [*cells_needed(nb_path, index), index]
             failed = page.evaluate(
-                """async (cells) => {
+                """async ([cells, ms]) => {
                     const app = window.jupyterapp, nb = app.shell.currentWidget.content;
                     await app.commands.execute('notebook:clear-all-cell-outputs');
-                    for (const i of cells) {
-                        nb.activeCellIndex = i;
-                        if (!(await app.commands.execute('notebook:run-cell'))) return i;
-                    }
-                    return -1;
-                }""", run)
+                    const work = async () => {
+                        for (const i of cells) {
+                            nb.activeCellIndex = i;
+                            if (!(await app.commands.execute('notebook:run-cell'))) return i;
+                        }
+                        return -1;
+                    };
+                    const late = new Promise((r) => setTimeout(() => r(-2), ms));
+                    return await Promise.race([work(), late]);
+                }""", [run, CELLS_TIMEOUT_S * 1000])
             times["cells_run"] = time.perf_counter() - t0
+            assert failed != -2, f"{stem}: cells {run} did not finish in {CELLS_TIMEOUT_S} s"
             assert failed == -1, f"{stem}: cell {failed + 1} failed in JupyterLab (ran {run})"
             out = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
             img = out.locator(".jupyter-widgets img.widget-image, img.jupyter-widgets.widget-image")

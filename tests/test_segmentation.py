@@ -91,11 +91,11 @@ def test_shapes_data_is_deterministic_and_consistent():
 def test_unet_learns_to_segment_shapes():
     """A short real fit: a small U-Net separates shapes from background (foreground IoU > 0.5)."""
     torch.manual_seed(0)
-    data = shapes(160, size=32, seed=0)
+    data = shapes(128, size=32, seed=0)
     model = TinyUNet(width=8)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(3):
-        for i in range(0, 160, 32):
+    for _ in range(2):
+        for i in range(0, 128, 32):
             loss = torch.nn.functional.cross_entropy(model(data.x[i:i + 32]), data.y[i:i + 32])
             opt.zero_grad()
             loss.backward()

@@ -8,7 +8,15 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mmcourse.data import mnist_pool
-from mmcourse.train import History, evaluate, fit, load_checkpoint, loaders, predict, save_checkpoint
+from mmcourse.train import (
+    History,
+    evaluate,
+    fit,
+    load_checkpoint,
+    loaders,
+    predict,
+    save_checkpoint,
+)
 from tests._helpers import shared_datasets
 
 

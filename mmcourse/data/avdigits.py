@@ -53,11 +53,11 @@ def _fsdd_all() -> FSDD:
 def _pca_basis() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PCA of the pool's train images: mean ``[784]``, components ``[784, 784]``, variance share ``[784]``."""
     images, _ = _mnist_arrays()
-    x = torch.from_numpy(images[pool_indices()["train"]].reshape(-1, 784).astype(np.float64) / 255.0)
+    x = torch.from_numpy(images[pool_indices()["train"]].reshape(-1, 784).astype(np.float32) / 255.0)
     mean = x.mean(0)
-    _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
-    share = s**2 / (s**2).sum()
-    return mean.float(), vh.T.float(), share.float()
+    var, vecs = torch.linalg.eigh((x - mean).T @ (x - mean) / len(x))  # ascending eigenvalues
+    var, vecs = var.flip(0).clamp_min(0), vecs.flip(1)  # largest first
+    return mean.float(), vecs.float(), (var / var.sum()).float()
 
 
 def remove_pca_energy(images: torch.Tensor, share: float) -> torch.Tensor:

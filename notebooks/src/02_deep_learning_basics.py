@@ -56,7 +56,7 @@ seed_everything(0)
 TRAIN_N = pick(fast=2000, full=None)  # MNIST-pool training images (None: all 8,000)
 EPOCHS = pick(fast=4, full=15)
 SMALL_N = pick(fast=300, full=500)  # the tiny training set of the over-fitting experiment
-SMALL_EPOCHS = pick(fast=25, full=40)
+SMALL_EPOCHS = pick(fast=30, full=40)
 print(describe(), "| fast mode" if is_fast() else "| full mode")
 
 # %% [markdown]
@@ -313,6 +313,7 @@ print(f"train {len(train_ds)}, val {len(val_ds)}, test {len(test_ds)} | pixel me
 
 # %%
 train_dl, val_dl, test_dl = loaders(train_ds, val_ds, test_ds, batch_size=64)
+seed_everything(0)
 model = MLP(784, hidden=(512, 256), num_classes=10, dropout=0.3)
 opt = torch.optim.Adam(model.parameters(), lr=2e-3)
 sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=EPOCHS * len(train_dl))
@@ -348,6 +349,7 @@ runs = {"plain": (0.0, 0.0, None), "weight decay": (0.0, 2.0, None), "dropout": 
         "early stopping": (0.0, 0.0, 5)}
 over, over_hist = {}, {}
 for name, (dropout, wd, patience) in runs.items():
+    seed_everything(0)  # the same initial weights for every run
     m = MLP(784, hidden=(512, 256), num_classes=10, dropout=dropout)
     o = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=wd)
     h = fit(m, small_dl, small_val_dl, epochs=SMALL_EPOCHS, optimizer=o, monitor="val_loss",

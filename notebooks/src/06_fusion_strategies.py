@@ -144,7 +144,8 @@ acc, secs, models = {m: [] for m in METHODS}, {m: [] for m in METHODS}, {}
 for seed in SEEDS:
     for m in METHODS:
         model, a, s = run(m, seed)
-        acc[m].append(a), secs[m].append(s)
+        acc[m].append(a)
+        secs[m].append(s)
         if seed == SEEDS[0]:
             models[m] = model
     print(f"seed {seed} done ({time.perf_counter() - t_start:.0f} s so far)")
