@@ -25,9 +25,10 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check mmcourse tests tools bench
 
-## test: set up, lint, unit tests and nbval over every notebook (both cores)
+## test: set up, lint, unit tests and nbval over every notebook (two workers, one torch thread each:
+## two processes with two threads each on two cores run many times slower than one thread each)
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist loadscope --nbval-lax --nbval-current-env \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --nbval-lax --nbval-current-env \
 		tests notebooks/[0-9][0-9]_*.ipynb $(PYTEST_ARGS)
 
 ## notebooks: re-execute every chapter in full mode and store the outputs

@@ -47,6 +47,7 @@ _SETUP = '''\
 import sys
 
 if "google.colab" in sys.modules:
+    import importlib
     import importlib.metadata
     import importlib.util
     import os
@@ -61,6 +62,7 @@ if "google.colab" in sys.modules:
             f.write("\\n".join(keep) + "\\n")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", constraints,
                         "{REQUIREMENT}"], check=True)
+        importlib.invalidate_caches()  # so that `import mmcourse` finds it in this kernel
         print("Installed mmcourse; kept", ", ".join(keep))
 '''
 

@@ -122,3 +122,23 @@ def test_bad_input():
         trajectory("ravine", "sgd", 0.1, steps=-1)
     with pytest.raises(ValueError, match=r"\[n, 2\]"):
         steps_to_reach(torch.zeros(5), (0.0, 0.0), 0.1)
+
+
+def test_race_panel_draws_and_reports():
+    import ipywidgets as W
+    from matplotlib.figure import Figure
+
+    from mmcourse.viz import Panel
+    from mmcourse.viz.basics import draw_race, plot_confusion
+
+    panel = Panel(draw_race, surface=W.Dropdown(options=["ravine", "rosenbrock"], value="ravine"),
+                  optimizer=W.Dropdown(options=["all", "sgd", "momentum", "adam"], value="all"),
+                  lr=W.FloatLogSlider(value=0.01, base=10, min=-4, max=0), steps=W.IntSlider(value=100, min=10, max=500))
+    assert panel.image.value[:4] == b"\x89PNG"
+    # ravine at lr 0.01: momentum arrives (23 steps), SGD does not within 100 steps
+    assert "<b>momentum</b>: reached the minimum in 23 steps" in panel.caption.value
+    assert "<b>sgd</b>: loss" in panel.caption.value
+    panel.set(optimizer="sgd", lr=0.1)
+    assert panel.caption.value == "<b>sgd</b>: diverged"
+    with pytest.raises(ValueError, match=r"\[K, K\]"):
+        plot_confusion(Figure().subplots(), torch.zeros(3, 4))

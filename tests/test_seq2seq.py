@@ -28,7 +28,7 @@ from mmcourse.models.seq2seq import (
 )
 from mmcourse.viz.attention import seq2seq_attention_panel
 
-REF_SEQ2SEQ_LOGIT = 0.033274  # torch.manual_seed(0), torch 2.11 CPU
+REF_SEQ2SEQ_LOGIT = 0.151133  # torch.manual_seed(0), torch 2.11 CPU
 
 
 def test_render_and_ordinals():
@@ -142,7 +142,7 @@ def test_seq2seq_learns_to_reverse():
 
 
 def test_seq2seq_panel_redraws():
-    cross = [torch.softmax(torch.randn(2, 2, 5, 8, generator=torch.Generator().manual_seed(i)), -1)
+    cross = [torch.softmax(torch.randn(2, 2, 5, 10, generator=torch.Generator().manual_seed(i)), -1)
              for i in range(2)]
     panel = seq2seq_attention_panel(["3 May 2021", "1.2.2003"], ["2021", "2003"], cross)
     png0 = panel.image.value

@@ -136,8 +136,9 @@ class SpectrogramCNN(_FeatureModel):
 
     Input ``[B, n_mels, frames]`` or ``[B, 1, n_mels, frames]`` (dB values; a BatchNorm on the
     input standardises them). Three conv-BN-ReLU-pool blocks halve frequency and time each:
-    ``[B, w, n_mels/2, frames/2]`` -> ``[B, 2w, /4, /4]`` -> ``[B, 4w, /8, /8]``, then the mean
-    over frequency and time -> ``[B, num_classes]``.
+    ``[B, w, n_mels/2, frames/2]`` -> ``[B, 2w, /4, /4]`` -> ``[B, 4w, /8, /8]``, then an average
+    pool to a coarse ``4 x 4`` frequency-by-time grid (so the head still knows *which* bands and
+    *when*, unlike a global mean) -> ``[B, 4w * 16]`` -> ``[B, num_classes]``.
     """
 
     def __init__(self, n_mels: int = 40, num_classes: int = 10, width: int = 16, dropout: float = 0.3):
@@ -150,8 +151,8 @@ class SpectrogramCNN(_FeatureModel):
             block2=nn.Sequential(conv_bn_relu(w, 2 * w), nn.MaxPool2d(2)),
             block3=nn.Sequential(conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2)),
         ))  # fmt: skip
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(4 * w, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(4 * w * 16, num_classes))
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.ndim == 3:

@@ -75,7 +75,6 @@ class Seq2SeqTransformer(nn.Module):
         self.encoder = Encoder(n_enc, d_model, n_heads, d_ff, dropout)
         self.decoder = Decoder(n_dec, d_model, n_heads, d_ff, dropout)
         self.head = nn.Linear(d_model, tgt_vocab)
-        self.scale = d_model**0.5
 
     @staticmethod
     def _check(ids: torch.Tensor, name: str) -> None:
@@ -86,14 +85,14 @@ class Seq2SeqTransformer(nn.Module):
     def encode(self, src: torch.Tensor, return_attention: bool = False):
         """``src [B, S]`` -> ``memory [B, S, D]`` (and the encoder's ``[B, H, S, S]`` per layer)."""
         self._check(src, "src")
-        x = self.drop(self.pos(self.src_embed(src) * self.scale))
+        x = self.drop(self.pos(self.src_embed(src)))
         return self.encoder(x, key_mask=src != PAD, return_attention=return_attention)
 
     def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src: torch.Tensor,
                return_attention: bool = False):
         """``tgt_in [B, T]`` -> logits ``[B, T, V]`` (and self ``[B, H, T, T]``, cross ``[B, H, T, S]`` lists)."""
         self._check(tgt_in, "tgt_in")
-        y = self.drop(self.pos(self.tgt_embed(tgt_in) * self.scale))
+        y = self.drop(self.pos(self.tgt_embed(tgt_in)))
         out = self.decoder(y, memory, tgt_key_mask=None, memory_key_mask=src != PAD,
                            return_attention=return_attention)
         if return_attention:

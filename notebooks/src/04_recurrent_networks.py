@@ -283,8 +283,8 @@ print(f"padded without packing vs alone: equal to 1e-5: {unpacked_gap < 1e-5}")
 # number of epochs, and the test set is looked at once, at the end.
 
 # %%
-LSTM_EPOCHS = pick(fast=5, full=12)
-n_train = pick(fast=1200, full=len(fsdd_train))
+LSTM_EPOCHS = pick(fast=4, full=12)
+n_train = pick(fast=800, full=len(fsdd_train))
 lstm_train = PaddedSequences(mfcc_train, len_train, fsdd_train.labels)
 lstm_train = torch.utils.data.Subset(lstm_train, torch.randperm(len(lstm_train), generator=torch.Generator().manual_seed(0))[:n_train].tolist())
 lstm_test = PaddedSequences(mfcc_test, len_test, fsdd_test.labels)
@@ -334,7 +334,7 @@ print("log-Mel", tuple(mel_train[:2].shape), "-> conv front end", tuple(maps.sha
 # NBVAL_CHECK_OUTPUT
 
 # %%
-CNN_EPOCHS = pick(fast=4, full=8)
+CNN_EPOCHS = pick(fast=3, full=8)
 cnn_train = PaddedSequences(mel_train, mel_len_train, fsdd_train.labels, time_dim=2)
 cnn_train = torch.utils.data.Subset(cnn_train, torch.randperm(len(cnn_train), generator=torch.Generator().manual_seed(0))[:n_train].tolist())
 cnn_test = PaddedSequences(mel_test, mel_len_test, fsdd_test.labels, time_dim=2)
@@ -387,9 +387,9 @@ print(f"unigram baseline on validation: {unigram_val_loss:.3f} nats per characte
 # NBVAL_CHECK_OUTPUT
 
 # %%
-LM_STEPS, LM_BLOCK, LM_BATCH = pick(fast=250, full=1500), 64, 32
+LM_STEPS, LM_BLOCK, LM_BATCH = pick(fast=150, full=1500), 64, 32
 lm_train_dl = DataLoader(CharChunks(train_ids, LM_BLOCK, n=LM_STEPS * LM_BATCH, seed=0), batch_size=LM_BATCH)
-n_val_chunks = pick(fast=200, full=None)  # fast: the first 200 windows of the validation text
+n_val_chunks = pick(fast=100, full=None)  # fast: the first 100 windows of the validation text
 lm_val = CharChunks(val_ids if n_val_chunks is None else val_ids[: n_val_chunks * 128 + 1], 128)
 lm_val_dl = DataLoader(lm_val, batch_size=256)
 seed_everything(0)
@@ -419,7 +419,7 @@ prompt = vocab.encode("ROMEO:\n")
 
 def draw_temperature(fig, temperature: float, seed: int):
     probs = lm.next_probs(prompt, temperature)
-    ids = lm.sample(prompt, 240, temperature, torch.Generator().manual_seed(seed))
+    ids = lm.sample(prompt, 200, temperature, torch.Generator().manual_seed(seed))
     draw_sampling(fig, probs, vocab.chars, "ROMEO:\n" + vocab.decode(ids), temperature)
 
 

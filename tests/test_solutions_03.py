@@ -1,0 +1,44 @@
+"""Run every exercise solution of chapter 03 (each asserts its own answer)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / "03_convolutions.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("solutions_03", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SOLUTIONS = _load()
+EXERCISES = sorted(n for n in dir(SOLUTIONS) if n.startswith("exercise_"))
+
+
+def test_there_are_two_to_four_exercises():
+    assert 2 <= len(EXERCISES) <= 4, EXERCISES
+
+
+def _is_sobel_x(kernel: torch.Tensor) -> bool:
+    from mmcourse.models.conv import KERNELS
+
+    return torch.allclose(kernel, KERNELS["sobel x"], atol=0.01)
+
+
+EXPECTED = {  # what each solution returns, checked on top of the asserts inside it
+    "exercise_1": lambda err: err < 1e-5,
+    "exercise_2": lambda rf: rf == 48,
+    "exercise_3": _is_sobel_x,
+}
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_exercise_runs_and_asserts(name, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_FAST", "1")
+    answer = getattr(SOLUTIONS, name)()
+    assert EXPECTED[name](answer), (name, answer)
