@@ -3,9 +3,10 @@
 A notebook that passes nbval can still show a blank widget in the browser, so this test
 starts JupyterLab on loopback (fresh config, random token, fast mode), opens a chapter in
 headless Chromium (Debian's, driven by Playwright), runs a widget's cell and the cells it
-needs (found from the code: imports, data, models), drags one of the widget's sliders, and asserts that the picture the browser shows changed (pixel difference),
-that the page raised no JavaScript error, and that it asked for nothing outside loopback
-(no CDN). Screenshots go to ``artifacts/browser/``.
+needs (found from the code: imports, data, models), drags one of the widget's sliders (or
+picks another entry of a drop-down), and asserts that the picture the browser shows changed
+(pixel difference), that the page raised no JavaScript error, and that it asked for nothing
+outside loopback (no CDN). Screenshots go to ``artifacts/browser/``.
 
 ``check_widget`` is the whole check as one function, so a scratch run can point it at a
 notebook whose widget callback is broken on purpose (it then fails: the picture never changes).
@@ -50,15 +51,18 @@ class WidgetCase:
     """A Panel in a chapter: the cell whose output is ``Panel(...)`` naming ``control``."""
 
     stem: str
-    control: str  # a slider of the Panel, by its name in Panel(..., control=IntSlider(...));
+    control: str  # a slider or drop-down of the Panel, by its name in Panel(..., name=IntSlider());
     # "": the first Panel of the notebook and its first slider
     required: bool = True  # False: skip while the chapter is not built yet (or has no Panel)
+    slow: bool = False  # needs a model trained first: only with MMCOURSE_BROWSER_SLOW=1
 
 
 CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
-    WidgetCase("03_convolutions", "image", required=False),  # the feature-map panel
-    WidgetCase("05_attention_and_transformers", "", required=False),  # its first Panel, if any
+    WidgetCase("03_convolutions", "kernel", required=False),  # a convolution's output map
+    # Panels over trained models: their training cells take minutes in CI, so opt-in.
+    WidgetCase("03_convolutions", "channel", required=False, slow=True),  # learned feature maps
+    WidgetCase("05_attention_and_transformers", "example", required=False, slow=True),  # attention
 ]
 
 
@@ -191,20 +195,41 @@ def cells_needed(nb_path: Path, index: int) -> list[int]:
     return sorted(out)
 
 
-def find_slider(out, control: str, names: list[str]):
-    """The slider of the Panel in output area ``out``: the one labelled ``control``, else the
-    Panel's control number ``names.index(control)``, else ("" ) its first slider."""
-    sliders = out.locator(".widget-inline-hbox.widget-hslider")
+def find_control(out, control: str, names: list[str]):
+    """The control of the Panel in output area ``out`` labelled ``control`` (else the Panel's
+    control number ``names.index(control)``); "" means its first slider."""
     if not control:
-        return sliders.first
-    labelled = sliders.filter(has=out.page.locator(
+        return out.locator(".widget-inline-hbox.widget-hslider").first
+    rows = out.locator(".widget-inline-hbox")
+    labelled = rows.filter(has=out.page.locator(
         "label.widget-label", has_text=re.compile(rf"^\s*{re.escape(control)}\s*$")))
-    if labelled.count() == 1:
-        return labelled
-    slider = out.locator(".widget-inline-hbox").nth(names.index(control))
-    assert "widget-hslider" in (slider.get_attribute("class") or ""), \
-        f"control {control!r} is not a horizontal slider"
-    return slider
+    return labelled if labelled.count() == 1 else rows.nth(names.index(control))
+
+
+def move_control(page, ctrl) -> tuple[str, str]:
+    """Move a slider (drag its handle across the track, as a person would) or pick another
+    entry of a drop-down; return the value it shows before and after."""
+    kind = ctrl.get_attribute("class") or ""
+    if "widget-dropdown" in kind:
+        select = ctrl.locator("select")
+        before = select.evaluate("(s) => s.options[s.selectedIndex].text")
+        n = select.evaluate("(s) => s.options.length")
+        current = select.evaluate("(s) => s.selectedIndex")
+        select.select_option(index=(current + 1) % n)
+        return before, select.evaluate("(s) => s.options[s.selectedIndex].text")
+    assert "widget-hslider" in kind, f"cannot move a control of class {kind!r}"
+    readout = ctrl.locator(".widget-readout")
+    before = readout.inner_text()
+    track = ctrl.locator(".noUi-target").bounding_box()
+    box = ctrl.locator(".noUi-handle").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    left = x < track["x"] + track["width"] / 2  # drag to the far side of the track
+    to = track["x"] + track["width"] * (0.8 if left else 0.2)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(to, y, steps=12)
+    page.mouse.up()
+    return before, readout.inner_text()
 
 
 def _pixel_change(a: Path, b: Path) -> float:
@@ -220,15 +245,16 @@ def _pixel_change(a: Path, b: Path) -> float:
 
 
 def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Path,
-                 timeout_ms: int = 60_000) -> dict:
-    """Open ``nb_path`` in Lab, run its Panel's cell (and the cells it needs), drag the slider
-    ``control`` ("" = the first); assert the picture changed, no JS error, nothing left loopback."""
+                 timeout_ms: int = 60_000, name: str = "") -> dict:
+    """Open ``nb_path`` in Lab, run its Panel's cell (and the cells it needs), move the control
+    ``control`` ("" = the first slider); assert the picture changed, no JS error, nothing
+    left loopback."""
     from playwright.sync_api import sync_playwright
 
     index, names = find_panel_cell(nb_path, control)
     shutil.copy(nb_path, lab.root / nb_path.name)
     shots.mkdir(parents=True, exist_ok=True)
-    stem = nb_path.stem
+    stem = name or nb_path.stem  # names the screenshots
     errors: list[str] = []
     outside: list[str] = []
     t0, times = time.perf_counter(), {}
@@ -290,21 +316,8 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
             out.scroll_into_view_if_needed()
             before_src = img.get_attribute("src")
             img.screenshot(path=shots / f"{stem}_before.png")
-            slider = find_slider(out, control, names)
-            readout = slider.locator(".widget-readout")
-            value_before = readout.inner_text()
-            handle = slider.locator(".noUi-handle")
-            track = slider.locator(".noUi-target").bounding_box()
-            box = handle.bounding_box()
-            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            dx = (track["x"] + track["width"] * 0.8 - x) if x < track["x"] + track["width"] / 2 \
-                else -(x - track["x"] - track["width"] * 0.2)
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(x + dx, y, steps=12)
-            page.mouse.up()
-            value_after = readout.inner_text()
-            assert value_after != value_before, f"{stem}: dragging did not move the slider"
+            value_before, value_after = move_control(page, find_control(out, control, names))
+            assert value_after != value_before, f"{stem}: the control {control!r} did not move"
             # Explicit wait: the kernel redraws and the widget swaps in a new picture.
             try:
                 page.wait_for_function(
@@ -344,9 +357,11 @@ def lab(tmp_path_factory, chromium) -> Iterator[Lab]:
         stop_lab(server)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.stem}-{c.control or 'first'}" for c in CASES])
 def test_widget_redraws_in_jupyterlab(case: WidgetCase, lab: Lab, chromium: str,
                                       artifacts_dir: Path):
+    if case.slow and os.environ.get("MMCOURSE_BROWSER_SLOW") != "1":
+        pytest.skip("trains a model first (minutes): set MMCOURSE_BROWSER_SLOW=1 to run it")
     nb_path = NB_DIR / f"{case.stem}.ipynb"
     if not nb_path.is_file():
         if case.required:
@@ -358,6 +373,7 @@ def test_widget_redraws_in_jupyterlab(case: WidgetCase, lab: Lab, chromium: str,
         except LookupError as err:
             pytest.skip(str(err))
     t0 = time.perf_counter()
-    got = check_widget(lab, chromium, nb_path, case.control, artifacts_dir / "browser")
+    got = check_widget(lab, chromium, nb_path, case.control, artifacts_dir / "browser",
+                       name=f"{case.stem}-{case.control or 'first'}")
     print(f"{case.stem}: picture changed in {got['changed']:.1%} of pixels "
           f"({got['value_before']} -> {got['value_after']}) in {time.perf_counter() - t0:.0f} s")

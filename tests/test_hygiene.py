@@ -118,13 +118,19 @@ def test_catches_wrong_kernel(chapter: Path):
 
 def test_catches_stale_setup_cell_and_badge(chapter: Path):
     _edit(chapter, lambda nb: nb["cells"][1].update(source=OLD_SETUP))
-    assert _rules(chapter) == {"setup", "source"}
+    assert _rules(chapter) == {"setup"}
     _edit(chapter, lambda nb: nb["cells"][0].update(source="[Colab](https://example.org)"))
-    assert _rules(chapter) == {"badge", "setup", "source"}
+    assert _rules(chapter) == {"badge", "setup"}
     # `tools/notebooks.py stamp` fixes both, keeping the rest of the notebook
     assert _load("notebooks").stamp(chapter) is True
     assert _rules(chapter) == set()
     assert _load("notebooks").stamp(chapter) is False
+
+
+def test_catches_a_notebook_older_than_its_source(chapter: Path):
+    src = chapter.parent / "src" / f"{STEM}.py"
+    src.write_text(src.read_text().replace("x = 1", "x = 2"))
+    assert _rules(chapter) == {"source"}
 
 
 def test_catches_wrong_book_section(chapter: Path):

@@ -110,6 +110,9 @@ class TinyBERT(nn.Module):
         self.transform = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model))
         self.out = nn.Linear(d_model, vocab_size)
         self.out.weight = self.tok.weight  # tied
+        nn.init.normal_(self.tok.weight, std=0.02)  # BERT's init: small logits at the start
+        with torch.no_grad():
+            self.tok.weight[PAD].zero_()
 
     def forward(self, ids: torch.Tensor, return_attention: bool = False):
         """``ids [B, T]`` -> logits ``[B, T, V]`` (and a list of ``[B, H, T, T]``, one per layer)."""

@@ -28,7 +28,7 @@ KW = dict(image_pca_removed=0.75, image_noise=0.2, audio_snr_db=-6.0)  # the cha
 def _data():
     splits = {s: AVDigits(s, **KW) for s in ("train", "val", "test")}
     stats = splits["train"].stats()
-    n = pick(fast=800, full=2400)
+    n = pick(fast=1200, full=2400)
     x = {s: d.inputs(stats) for s, d in splits.items()}
     y = {s: d.labels for s, d in splits.items()}
     x["train"], y["train"] = {k: v[:n] for k, v in x["train"].items()}, y["train"][:n]
@@ -39,7 +39,7 @@ def _fit(method: str, **kw):
     x, y, _ = _data()
     seed_everything(0)
     model = build(method, **kw)
-    train(model, x["train"], y["train"], x["val"], y["val"], epochs=pick(fast=5, full=10), lr=3e-3, seed=0)
+    train(model, x["train"], y["train"], x["val"], y["val"], epochs=pick(fast=6, full=10), lr=3e-3, batch_size=32, seed=0)
     return model
 
 

@@ -25,6 +25,7 @@
 
 # %%
 import inspect
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -58,6 +59,10 @@ from mmcourse.viz import Panel
 from mmcourse.viz.sequences import draw_packing, draw_sampling, plot_gradient_norms
 
 device = get_device()
+if device.type == "cpu":
+    # A recurrent net steps through time with many small matrix products; on a CPU,
+    # extra threads mostly wait for each other (and thrash when the cores are shared).
+    torch.set_num_threads(1)
 rec = Results("04_recurrent_networks")
 seed_everything(0)
 t_start = time.perf_counter()
@@ -283,8 +288,8 @@ print(f"padded without packing vs alone: equal to 1e-5: {unpacked_gap < 1e-5}")
 # number of epochs, and the test set is looked at once, at the end.
 
 # %%
-LSTM_EPOCHS = pick(fast=4, full=12)
-n_train = pick(fast=800, full=len(fsdd_train))
+LSTM_EPOCHS = pick(fast=6, full=12)
+n_train = pick(fast=1200, full=len(fsdd_train))
 lstm_train = PaddedSequences(mfcc_train, len_train, fsdd_train.labels)
 lstm_train = torch.utils.data.Subset(lstm_train, torch.randperm(len(lstm_train), generator=torch.Generator().manual_seed(0))[:n_train].tolist())
 lstm_test = PaddedSequences(mfcc_test, len_test, fsdd_test.labels)
@@ -309,8 +314,8 @@ print(report(y_test, out.argmax(-1), fsdd_test.classes))
 # A CNN is good at local patterns (a formant transition, a burst of noise) and an RNN at their
 # order. `CNNRNN` stacks both: two 1-D convolution blocks slide over the time axis of a
 # 40-band log-Mel spectrogram (10 ms hops) and halve the frame rate twice, then a GRU reads
-# the shorter sequence of learned features (packed, with the true lengths divided by 4).
-# Fewer, richer steps make the recurrent part cheaper than running it on raw frames.
+# the shorter sequence of learned features (packed, with the true lengths divided by 4):
+# 25 steps of 64 learned features instead of 101 frames of 40 Mel bands.
 
 # %%
 logmel_cfg = FeatureConfig("logmel")
@@ -334,7 +339,7 @@ print("log-Mel", tuple(mel_train[:2].shape), "-> conv front end", tuple(maps.sha
 # NBVAL_CHECK_OUTPUT
 
 # %%
-CNN_EPOCHS = pick(fast=3, full=8)
+CNN_EPOCHS = pick(fast=4, full=8)
 cnn_train = PaddedSequences(mel_train, mel_len_train, fsdd_train.labels, time_dim=2)
 cnn_train = torch.utils.data.Subset(cnn_train, torch.randperm(len(cnn_train), generator=torch.Generator().manual_seed(0))[:n_train].tolist())
 cnn_test = PaddedSequences(mel_test, mel_len_test, fsdd_test.labels, time_dim=2)
@@ -361,8 +366,9 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Both recurrent models recognise the digits of the official split almost perfectly; note
-# that this split is *not* speaker-independent (all six speakers appear in training), so
+# Trained on the full training set (full mode), both recurrent models recognise the digits
+# of the official split almost perfectly (>= 95 %, asserted below); fast mode trains on fewer
+# recordings for fewer epochs and lands lower. Note that this split is *not* speaker-independent (all six speakers appear in training), so
 # these numbers say little about a new voice.
 
 # %% [markdown]
@@ -387,7 +393,7 @@ print(f"unigram baseline on validation: {unigram_val_loss:.3f} nats per characte
 # NBVAL_CHECK_OUTPUT
 
 # %%
-LM_STEPS, LM_BLOCK, LM_BATCH = pick(fast=150, full=1500), 64, 32
+LM_STEPS, LM_BLOCK, LM_BATCH = pick(fast=300, full=1500), 64, 32
 lm_train_dl = DataLoader(CharChunks(train_ids, LM_BLOCK, n=LM_STEPS * LM_BATCH, seed=0), batch_size=LM_BATCH)
 n_val_chunks = pick(fast=100, full=None)  # fast: the first 100 windows of the validation text
 lm_val = CharChunks(val_ids if n_val_chunks is None else val_ids[: n_val_chunks * 128 + 1], 128)
@@ -429,8 +435,9 @@ panel = Panel(draw_temperature, figsize=(9, 5),
 panel
 
 # %% [markdown]
-# The entropy of the next-character distribution rises with the temperature; at
-# $\tau = 0.1$ it is nearly zero (one character takes almost all the mass).
+# The entropy of the next-character distribution rises with the temperature: at
+# $\tau = 0.1$ the few most likely characters share almost all the mass, and as $\tau$ grows
+# the entropy approaches $\log 65 = 4.17$ nats, the uniform distribution.
 
 # %%
 temps = [0.1, 0.5, 1.0, 1.5, 2.0]
@@ -456,10 +463,14 @@ assert ratios["LSTM, forget bias 3"] > 1e-2, ratios
 # 3. Clipping: without it the loss becomes nan; with it the loss falls over tenfold.
 assert norm_plain[0] > 1e4 and not torch.isfinite(torch.tensor(loss_plain[-1]))
 assert loss_clip[-1] < loss_clip[0] / 10 and all(torch.isfinite(torch.tensor(loss_clip)))
-# 4. Packing: padded batch == each sequence alone; without packing it differs.
+# 4. FSDD: recordings last 0.14 s to 1 s (cropped at 1 s); the last 10 % of the text is held out.
+assert 0.14 <= fsdd_train.lengths.min() / 8000 < 0.15 and fsdd_train.lengths.max() == 8000
+assert len(val_ids) == len(text) - int(0.9 * len(text)) and train_text + val_text == text
+#    Packing: padded batch == each sequence alone; without packing it differs.
 assert packed_gap < 1e-5 and unpacked_gap > 1e-3, (packed_gap, unpacked_gap)
-# 5. Temperature: the entropy rises with the temperature and is near zero at 0.1; the widget redraws.
-assert all(a < b for a, b in zip(entropies, entropies[1:], strict=False)) and entropies[0] < 0.1, entropies
+# 5. Temperature: the entropy rises with the temperature, below log(65); the widget redraws.
+assert all(a < b for a, b in zip(entropies, entropies[1:], strict=False)), entropies
+assert entropies[0] < entropies[2] / 2 and entropies[-1] < math.log(len(vocab)), entropies
 assert png_before != png_after
 # 6. Headline numbers (full-mode targets: LSTM >= 0.95; CNN+GRU >= 0.95, same split and data
 #    as the LSTM; LM at least 1 nat/char below the unigram baseline).
@@ -469,8 +480,9 @@ rec.record("char_lm_val_loss", lm_val_loss, target=unigram_val_loss - pick(fast=
            higher_is_better=False)
 rec.record("char_unigram_val_loss", unigram_val_loss)
 rec.record("char_lm_gain_over_unigram_nats", unigram_val_loss - lm_val_loss, target=pick(fast=0.5, full=1.0))
-rec.record("grad_ratio_tanh_rnn", ratios["tanh RNN (default init)"], target=1e-6, higher_is_better=False)
-rec.record("grad_ratio_lstm_forget_bias_3", ratios["LSTM, forget bias 3"], target=1e-2)
+rec.record("grad_log10_ratio_tanh_rnn", math.log10(ratios["tanh RNN (default init)"]), target=-6, higher_is_better=False)
+rec.record("grad_log10_ratio_relu_rnn_gain_1.15", math.log10(ratios["ReLU RNN, W_hh = 1.15 I"]), target=3)
+rec.record("grad_log10_ratio_lstm_forget_bias_3", math.log10(ratios["LSTM, forget bias 3"]), target=-2)
 assert lm_val_loss < unigram_val_loss - 0.5
 chapter_seconds = time.perf_counter() - t_start
 print(f"chapter ran in {chapter_seconds:.0f} s")

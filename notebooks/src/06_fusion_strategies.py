@@ -33,9 +33,11 @@ from mmcourse.viz.fusion import draw_accuracy_bars, draw_fusion_levels, draw_par
 rec = Results("06_fusion_strategies")
 plt.rcParams["figure.dpi"] = 72  # keeps the stored notebook small
 device = torch.device("cpu")  # tiny models: the CPU is as fast as a GPU here, and identical everywhere
-EPOCHS = pick(fast=5, full=10)
+torch.set_num_threads(1)  # tiny models: one thread avoids the cost of synchronising threads
+EPOCHS = pick(fast=6, full=10)
 SEEDS = pick(fast=[0, 1], full=[0, 1, 2])
-N_TRAIN = pick(fast=800, full=2400)  # of the 2,400 training pairs
+N_TRAIN = pick(fast=1200, full=2400)  # of the 2,400 training pairs
+BATCH = 32
 DROPOUT = 0.3  # modality dropout for the robust variants
 print(describe(), "| epochs", EPOCHS, "| seeds", SEEDS, "| train pairs", N_TRAIN)
 t_start = time.perf_counter()
@@ -52,7 +54,7 @@ t_start = time.perf_counter()
 # | pairing | every recording gets one image of its digit from the *same* split, drawn without replacement (seed 0): no image or recording is in two splits, no image is used twice |
 # | image degradation | remove the leading principal components holding **75 %** of the variance (PCA fitted on train images), then add Gaussian noise of std **0.2** |
 # | audio degradation | white noise at **−6 dB** SNR, then log-Mel features (40 bands, 10 ms hop → `[40, 101]`) |
-# | text (section 7) | the digit's word with each letter replaced by a random letter with probability **0.4** |
+# | text (section 7) | the digit's word with each letter replaced by a random letter with probability **0.6** |
 #
 # The degradations are there so that **neither modality alone suffices**: fusion has something to win.
 
@@ -135,7 +137,7 @@ for m in METHODS:
 def run(method: str, seed: int, modality_dropout: float = 0.0):
     seed_everything(seed)
     model = build(method, modality_dropout=modality_dropout)
-    r = train(model, X["train"], Y["train"], X["val"], Y["val"], epochs=EPOCHS, lr=3e-3, batch_size=64, seed=seed)
+    r = train(model, X["train"], Y["train"], X["val"], Y["val"], epochs=EPOCHS, lr=3e-3, batch_size=BATCH, seed=seed)
     acc = float((predict(model, X["test"]).argmax(-1) == Y["test"]).float().mean())
     return model, acc, r["seconds"]
 
@@ -172,9 +174,9 @@ fig.tight_layout()
 # **Reading the table.** Each modality alone is weak (that was the point of the degradations), and
 # most fusions beat the better of the two by a wide margin: the errors of a blurred image and a noisy
 # recording are largely independent, so combining them fixes many of both. Compare the strategies'
-# costs as well as their accuracies: the expressive ones (tensor fusion, the cross-modal transformer)
-# pay in parameters or training time, and at this data size and budget they do not buy accuracy with
-# it. Numbers move by a point or two between seeds: that is why the table shows the spread.
+# costs as well as their accuracies: the expressive ones pay — tensor fusion in parameters, the
+# cross-modal transformer in training time (both more than concatenation) — and at this data size and
+# budget neither is the most accurate. Numbers move between seeds: that is why the table shows the spread.
 #
 # ## 4. Robustness: a missing or noisier modality at test time
 # "Missing" means the modality's input is replaced by zeros (the training mean, since inputs are
@@ -204,7 +206,8 @@ def grid_predictions(model):
                                      for a in SNR_LEVELS]) for i in IMG_LEVELS]).to(torch.int8)
 
 
-cache = {v: {m: grid_predictions(robust[v][m]) for m in METHODS} for v in robust}
+cache = {"without": {m: grid_predictions(models[m]) for m in METHODS}}
+cache["with"] = {m: cache["without"][m] if m in UNIMODAL else grid_predictions(robust["with"][m]) for m in METHODS}
 grid_acc = {v: {m: (cache[v][m] == Y["test"]).float().mean(-1).numpy() for m in METHODS} for v in cache}  # [6, 6]
 CONDITIONS = {"both (train noise)": (0.2, -6.0), "image missing": ("missing", -6.0), "audio missing": (0.2, "missing"),
               "image noisier": (0.7, -6.0), "audio noisier": (0.2, -12.0)}
@@ -272,9 +275,9 @@ panel
 
 # %%
 # NBVAL_CHECK_OUTPUT
-KW3 = dict(KW, text_typo=0.4)
+KW3 = dict(KW, text_typo=0.6)
 tri = {s: AVDigits(s, **KW3) for s in ("train", "val", "test")}
-print("noisy words:", decode_words(tri["test"].text[:8]), "labels", tri["test"].labels[:8].tolist())
+print("noisy words:", decode_words(tri["test"].text[::30]), "labels", tri["test"].labels[::30].tolist())
 M_RANGE = [1, 2, 3, 4, 5]
 counts = {"tensor fusion": [tensor_fusion_params([32] * m, 32) for m in M_RANGE],
           "low-rank, rank 4": [low_rank_params([32] * m, 32, 4) for m in M_RANGE],
@@ -295,7 +298,7 @@ for m in ("concat", "tensor", "low-rank tensor"):
     tri_rows[m, 2] = (acc[m][0], count_params(models[m].fusion), secs[m][0])
     seed_everything(SEEDS[0])
     model = build(m, modalities=("image", "audio", "text"))
-    r = train(model, X3["train"], Y["train"], X3["val"], Y["val"], epochs=EPOCHS, lr=3e-3, batch_size=64, seed=SEEDS[0])
+    r = train(model, X3["train"], Y["train"], X3["val"], Y["val"], epochs=EPOCHS, lr=3e-3, batch_size=BATCH, seed=SEEDS[0])
     a = float((predict(model, X3["test"]).argmax(-1) == Y["test"]).float().mean())
     tri_rows[m, 3] = (a, count_params(model.fusion), r["seconds"])
 print(f"{'method':16s} {'M':>2s} {'accuracy':>9s} {'fusion params':>14s} {'time':>7s}")
@@ -309,19 +312,33 @@ for (m, k), (a, n, s) in sorted(tri_rows.items()):
 #
 # ## Checks
 # The claims above, measured: fusion wins by at least the target over the best unimodal model on the
-# degraded data; most fusion strategies beat the best unimodal model; modality dropout raises the
-# accuracy with a modality missing; without it, fusion models with a modality missing fall below the
-# unimodal model of the remaining modality on average; more noise hurts each unimodal model; tensor
-# fusion's fusion layer grows ×33 per modality while low-rank's grows linearly; text helps concatenation.
+# degraded data; most fusion strategies beat the best unimodal model; tensor fusion has more parameters
+# and the cross-modal transformer takes longer than concatenation, and neither is the most accurate;
+# modality dropout raises the accuracy with a modality missing and costs under 5 points with both
+# present; without it, fusion models with a modality missing fall below the unimodal model of the
+# remaining modality on average; late fusion and attention accept an absent key; more noise hurts each
+# unimodal model; tensor fusion's layer grows ×33 per modality (and trains slower) while low-rank's grows
+# linearly; text helps concatenation.
 
 # %%
 unimodal_alone = np.mean([cond_acc("without", "audio only", "both (train noise)"), cond_acc("without", "image only", "both (train noise)")])
 assert sum(mean[m] > mean[best_uni] for m in FUSION) > len(FUSION) / 2
+assert params["tensor"] > params["concat"] and np.mean(secs["cross transformer"]) > np.mean(secs["concat"])
+assert best_fusion not in ("tensor", "cross transformer")
 assert fusion_missing["with"] > fusion_missing["without"]
+assert fusion_both["with"] > fusion_both["without"] - 0.05
 assert fusion_missing["without"] < unimodal_alone
+for m in ("late mean", "attention"):  # an absent key is allowed (masking policy) ...
+    assert predict(models[m], {"audio": X["test"]["audio"]}).shape == (len(Y["test"]), 10)
+try:  # ... and refused by the others
+    predict(models["concat"], {"audio": X["test"]["audio"]})
+    raise AssertionError("concat accepted a missing modality")
+except ValueError:
+    pass
 assert grid_acc["without"]["image only"][0, 0] > grid_acc["without"]["image only"][4, 0]  # noise 0 vs 1.0
 assert grid_acc["without"]["audio only"][0, 0] > grid_acc["without"]["audio only"][0, 4]  # 20 dB vs -12 dB
 assert tri_rows["tensor", 3][1] == 33 * (tri_rows["tensor", 2][1] - 32) + 32
+assert tri_rows["tensor", 3][2] > tri_rows["tensor", 2][2]
 assert tri_rows["low-rank tensor", 3][1] - tri_rows["low-rank tensor", 2][1] == 4 * 33 * 32
 assert tri_rows["concat", 3][0] > tri_rows["concat", 2][0]
 rec.record("best_fusion_minus_best_unimodal", gain, target=pick(fast=2.0, full=5.0))
