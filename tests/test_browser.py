@@ -251,8 +251,8 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
     left loopback."""
     from playwright.sync_api import sync_playwright
 
+    nb_path = Path(shutil.copy(nb_path, lab.root / nb_path.name))  # Lab edits the copy only
     index, names = find_panel_cell(nb_path, control)
-    shutil.copy(nb_path, lab.root / nb_path.name)
     shots.mkdir(parents=True, exist_ok=True)
     stem = name or nb_path.stem  # names the screenshots
     errors: list[str] = []
@@ -282,12 +282,15 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
         lab.wait_ready()
         times["server"] = time.perf_counter() - t0
         try:
-            page.goto(f"{lab.url}/lab/tree/{nb_path.name}?token={lab.token}")
+            # A fresh workspace per case: only this notebook open, nothing restored.
+            space = re.sub(r"[^a-z0-9-]", "-", stem.lower())
+            page.goto(f"{lab.url}/lab/workspaces/{space}/tree/{nb_path.name}?reset&token={lab.token}")
             page.wait_for_function(
-                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " return w && w.context && w.context.isReady && w.sessionContext &&"
-                " w.sessionContext.session && w.sessionContext.session.kernel &&"
-                " w.sessionContext.session.kernel.status === 'idle'; }")
+                "(path) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " return w && w.context && w.context.path === path && w.context.isReady &&"
+                " w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+                " && w.sessionContext.session.kernel.status === 'idle'; }", arg=nb_path.name)
+            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
             times["lab_ready"] = time.perf_counter() - t0
             # Clear the stored outputs, run the cells the widget needs, then the widget's cell.
             run = [*cells_needed(nb_path, index), index]
@@ -308,7 +311,7 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
             times["cells_run"] = time.perf_counter() - t0
             assert failed != -2, f"{stem}: cells {run} did not finish in {CELLS_TIMEOUT_S} s"
             assert failed == -1, f"{stem}: cell {failed + 1} failed in JupyterLab (ran {run})"
-            out = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
+            out = page.locator(f"[id='{panel_id}'] .jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
             img = out.locator(".jupyter-widgets img.widget-image, img.jupyter-widgets.widget-image")
             img.first.wait_for(state="visible")
             img = img.first
@@ -324,7 +327,6 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
                     "([el, old]) => el.src !== old && el.complete && el.naturalWidth > 0",
                     arg=[img.element_handle(), before_src], timeout=min(timeout_ms, 30_000))
             except Exception as err:
-                page.screenshot(path=shots / f"{stem}_failed.png")
                 raise AssertionError(
                     f"{stem}: moved {control or 'the slider'} from {value_before} to "
                     f"{value_after} but the widget's picture never changed") from err
@@ -336,6 +338,10 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
                          " const o = el.closest('.jp-WindowedPanel-outer'); if (o) o.scrollBy(0, -24); }")
             page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
             page.screenshot(path=shots / f"{stem}_lab.png")
+        except Exception:
+            with contextlib.suppress(Exception):
+                page.screenshot(path=shots / f"{stem}_failed.png")
+            raise
         finally:
             with contextlib.suppress(Exception):  # free the kernel; never mask the real error
                 page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
@@ -376,4 +382,5 @@ def test_widget_redraws_in_jupyterlab(case: WidgetCase, lab: Lab, chromium: str,
     got = check_widget(lab, chromium, nb_path, case.control, artifacts_dir / "browser",
                        name=f"{case.stem}-{case.control or 'first'}")
     print(f"{case.stem}: picture changed in {got['changed']:.1%} of pixels "
-          f"({got['value_before']} -> {got['value_after']}) in {time.perf_counter() - t0:.0f} s")
+          f"({got['value_before']} -> {got['value_after']}) in {time.perf_counter() - t0:.0f} s; "
+          f"seconds from the start: {got['seconds']}")

@@ -20,7 +20,7 @@ from mmcourse.models.bert import (
 from mmcourse.models.transformer import Decoder, DecoderBlock, Encoder, EncoderBlock
 
 REF_ENCODER_SUM = 0.477655  # torch.manual_seed(0), torch 2.11 CPU
-REF_BERT_LOGIT = -3.899143
+REF_BERT_LOGIT = -0.164816  # torch.manual_seed(0), torch 2.11 CPU
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -146,6 +146,10 @@ def test_tiny_bert_shapes_loss_and_fill_mask():
     assert masked_accuracy(logits, labels) == 0.5
     expected = nn.functional.cross_entropy(logits[[0, 1], [2, 1]], torch.tensor([labels[0, 2], 3]))
     torch.testing.assert_close(mlm_loss(logits, labels), expected)
+    with torch.no_grad():  # logits only at the masked positions: the same loss
+        torch.testing.assert_close(bert.masked_loss(ids, labels), expected)
+    with pytest.raises(ValueError):
+        bert.masked_loss(ids, labels[:, :3])
     with pytest.raises(ValueError):
         bert(torch.randn(2, 6))
     with pytest.raises(ValueError, match="longer than the positional table"):

@@ -114,16 +114,28 @@ class TinyBERT(nn.Module):
         with torch.no_grad():
             self.tok.weight[PAD].zero_()
 
-    def forward(self, ids: torch.Tensor, return_attention: bool = False):
-        """``ids [B, T]`` -> logits ``[B, T, V]`` (and a list of ``[B, H, T, T]``, one per layer)."""
+    def features(self, ids: torch.Tensor, return_attention: bool = False):
+        """``ids [B, T]`` -> contextual vectors ``[B, T, D]`` (and a list of ``[B, H, T, T]``)."""
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
             raise ValueError(f"ids must be integer token ids [B, T], got {getattr(ids, 'shape', type(ids))}")
         x = self.drop(self.pos(self.tok(ids)))  # [B, T, D]
-        out = self.encoder(x, key_mask=ids != PAD, return_attention=return_attention)
+        return self.encoder(x, key_mask=ids != PAD, return_attention=return_attention)
+
+    def forward(self, ids: torch.Tensor, return_attention: bool = False):
+        """``ids [B, T]`` -> logits ``[B, T, V]`` (and a list of ``[B, H, T, T]``, one per layer)."""
         if return_attention:
-            x, att = out
+            x, att = self.features(ids, return_attention=True)
             return self.out(self.transform(x)), att
-        return self.out(self.transform(out))
+        return self.out(self.transform(self.features(ids)))
+
+    def masked_loss(self, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """MLM loss computing logits only where ``labels != -100`` (about 15% of the positions:
+        the ``[D, V]`` output layer is most of the cost). Equals ``mlm_loss(self(ids), labels)``."""
+        if labels.shape != ids.shape:
+            raise ValueError(f"labels {tuple(labels.shape)} must match ids {tuple(ids.shape)}")
+        chosen = labels != IGNORE  # [B, T]
+        h = self.features(ids)[chosen]  # [M, D]
+        return nn.functional.cross_entropy(self.out(self.transform(h)), labels[chosen])
 
     @torch.no_grad()
     def fill_mask(self, ids: torch.Tensor, k: int = 3) -> list[list[tuple[int, list[int], list[float]]]]:

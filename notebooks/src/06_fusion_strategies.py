@@ -236,8 +236,10 @@ print("unimodal models on their own modality:          image", round(cond_acc("w
 
 # %% [markdown]
 # Without modality dropout, a fusion model that loses a modality mostly falls *below* the unimodal model
-# of the modality it still has: it learned to lean on both. Modality dropout buys that robustness back
-# at a small cost (or none) when both modalities are present. Late fusion and attention can also take a
+# of the modality it still has: it learned to lean on both. Modality dropout buys much of that
+# robustness back; compare the first column to see what it costs when both modalities are present.
+# Noise is a shift of distribution too: more noise than in training hurts, and so, for the audio
+# model trained at −6 dB, can *less* noise (slide the audio SNR to 20 dB in the widget). Late fusion and attention can also take a
 # truly absent key (`model({"audio": x})`): they combine only the modalities present (their documented
 # masking policy); the other strategies raise a `ValueError` for a missing key.
 #
@@ -314,10 +316,9 @@ for (m, k), (a, n, s) in sorted(tri_rows.items()):
 # The claims above, measured: fusion wins by at least the target over the best unimodal model on the
 # degraded data; most fusion strategies beat the best unimodal model; tensor fusion has more parameters
 # and the cross-modal transformer takes longer than concatenation, and neither is the most accurate;
-# modality dropout raises the accuracy with a modality missing and costs under 5 points with both
-# present; without it, fusion models with a modality missing fall below the unimodal model of the
-# remaining modality on average; late fusion and attention accept an absent key; more noise hurts each
-# unimodal model; tensor fusion's layer grows ×33 per modality (and trains slower) while low-rank's grows
+# modality dropout raises the accuracy with a modality missing; without it, fusion models with a
+# modality missing fall below the unimodal model of the remaining modality on average; late fusion and
+# attention accept an absent key; more noise than in training hurts each unimodal model; tensor fusion's layer grows ×33 per modality (and trains slower) while low-rank's grows
 # linearly; text helps concatenation.
 
 # %%
@@ -326,7 +327,6 @@ assert sum(mean[m] > mean[best_uni] for m in FUSION) > len(FUSION) / 2
 assert params["tensor"] > params["concat"] and np.mean(secs["cross transformer"]) > np.mean(secs["concat"])
 assert best_fusion not in ("tensor", "cross transformer")
 assert fusion_missing["with"] > fusion_missing["without"]
-assert fusion_both["with"] > fusion_both["without"] - 0.05
 assert fusion_missing["without"] < unimodal_alone
 for m in ("late mean", "attention"):  # an absent key is allowed (masking policy) ...
     assert predict(models[m], {"audio": X["test"]["audio"]}).shape == (len(Y["test"]), 10)
@@ -335,8 +335,8 @@ try:  # ... and refused by the others
     raise AssertionError("concat accepted a missing modality")
 except ValueError:
     pass
-assert grid_acc["without"]["image only"][0, 0] > grid_acc["without"]["image only"][4, 0]  # noise 0 vs 1.0
-assert grid_acc["without"]["audio only"][0, 0] > grid_acc["without"]["audio only"][0, 4]  # 20 dB vs -12 dB
+assert grid_acc["without"]["image only"][1, 3] > grid_acc["without"]["image only"][4, 3]  # noise 0.2 (train) vs 1.0
+assert grid_acc["without"]["audio only"][1, 3] > grid_acc["without"]["audio only"][1, 4]  # -6 dB (train) vs -12 dB
 assert tri_rows["tensor", 3][1] == 33 * (tri_rows["tensor", 2][1] - 32) + 32
 assert tri_rows["tensor", 3][2] > tri_rows["tensor", 2][2]
 assert tri_rows["low-rank tensor", 3][1] - tri_rows["low-rank tensor", 2][1] == 4 * 33 * 32
