@@ -11,6 +11,7 @@ from mmcourse.data.dates import (
     TRAIN_FORMATS,
     date_pairs,
     date_splits,
+    format_parts,
     format_regex,
     matches_any,
     ordinal,
@@ -70,6 +71,17 @@ def test_held_out_formats_never_appear_in_training():
     assert matches_any("3rd of May 2021", TRAIN_FORMATS)
     assert len(date_pairs(200, TEST_FORMATS, seed=0)) == 200
     assert any(matches_any(p.source, TRAIN_FORMATS) for p in date_pairs(500, TEST_FORMATS, seed=0))
+
+
+def test_held_out_formats_recombine_training_parts():
+    """Every field and separator of a held-out format occurs in a training format; the unpadded
+    numeric day and month each occur next to '/' in training, but never together."""
+    train_parts = set().union(*(format_parts(f) for f in TRAIN_FORMATS))
+    assert format_parts("{d}/{m}/{yyyy}") == {"{d}", "{m}", "{yyyy}", "/"}
+    for fmt in TEST_FORMATS:
+        assert format_parts(fmt) <= train_parts, fmt
+    assert "{d}/{mm}/{yyyy}" in TRAIN_FORMATS and "{dd}/{m}/{yyyy}" in TRAIN_FORMATS
+    assert not matches_any("3/4/2021", TRAIN_FORMATS) and matches_any("3/04/2021", TRAIN_FORMATS)
 
 
 def test_char_vocab_and_batches():

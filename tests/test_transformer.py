@@ -10,7 +10,7 @@ from mmcourse.models.bert import (
     MASK,
     MaskedLMData,
     TinyBERT,
-    WordVocab,
+    Vocab,
     mask_tokens,
     masked_accuracy,
     mlm_loss,
@@ -21,6 +21,7 @@ from mmcourse.models.transformer import Decoder, DecoderBlock, Encoder, EncoderB
 
 REF_ENCODER_SUM = 0.477655  # torch.manual_seed(0), torch 2.11 CPU
 REF_BERT_LOGIT = -0.164816  # torch.manual_seed(0), torch 2.11 CPU
+REF_CHAR_MASKED = 123  # masked characters of 13 x 64 with manual_seed(0)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -102,13 +103,40 @@ def test_encoder_without_positions_is_permutation_equivariant():
 def test_tokenize_vocab_windows():
     toks = tokenize("To be, or not to be: that is the question. O'er")
     assert toks == ["to", "be", ",", "or", "not", "to", "be", ":", "that", "is", "the", "question", ".", "o'er"]
-    v = WordVocab(toks, size=3)
+    v = Vocab(toks, size=3)
     assert v.itos[:3] == ["[PAD]", "[UNK]", "[MASK]"] and v.itos[3:5] == ["to", "be"]
-    assert v.encode(["to", "zebra"]) == [3, 1]
+    assert v.encode(["to", "zebra"]) == [3, 1] and v.decode([3, 4, 0]) == "to be"
     w = windows(list(range(10)), 4)
     assert w.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
     with pytest.raises(ValueError):
         windows([1, 2], 4)
+
+
+def test_character_vocab():
+    text = "to be, or not to be"
+    v = Vocab(text, sep="")
+    assert len(v) == 3 + len(set(text))
+    assert v.itos[3:6] == [" ", "o", "t"]  # most frequent first (ties: first seen first)
+    ids = v.encode("to be?")
+    assert ids[-1] == 1 and v.decode(ids[:-1]) == "to be"
+    w = windows(v.encode(text), 8)
+    assert w.shape == (2, 8) and v.decode(w[1]) == ", or not"
+    assert v.decode(w.flatten()) == text[:16]
+
+
+def test_mask_tokens_on_characters():
+    """Character windows: 15% of the characters chosen, 80/10/10, never padding; seeded."""
+    v = Vocab("to be, or not to be: that is the question. " * 20, sep="")
+    ids = windows(v.encode("to be, or not to be: that is the question. " * 20), 64)  # [13, 64]
+    inputs, labels = mask_tokens(ids, len(v), generator=torch.Generator().manual_seed(0))
+    chosen = labels != IGNORE
+    assert inputs.shape == labels.shape == (13, 64)
+    assert 0.12 < float(chosen.float().mean()) < 0.18
+    assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(inputs[~chosen], ids[~chosen])
+    assert int(chosen.sum()) == REF_CHAR_MASKED  # the same masking for the same seed
+    again, _ = mask_tokens(ids, len(v), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(inputs, again)
+    assert int((inputs == MASK).sum()) > 0.7 * int(chosen.sum())
 
 
 def test_mask_tokens_follows_bert_recipe():
@@ -154,6 +182,10 @@ def test_tiny_bert_shapes_loss_and_fill_mask():
         bert(torch.randn(2, 6))
     with pytest.raises(ValueError, match="longer than the positional table"):
         bert(torch.ones(1, 13, dtype=torch.long))
+    sinus = TinyBERT(50, max_len=12, d_model=16, depth=2, n_heads=2, d_ff=32, positions="sinusoidal").eval()
+    assert sinus(ids).shape == (2, 6, 50) and not any("pos" in n for n, _ in sinus.named_parameters())
+    with pytest.raises(ValueError, match="positions"):
+        TinyBERT(50, positions="rotary")
 
 
 def test_tiny_bert_learns_a_copy_pattern():

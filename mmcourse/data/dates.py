@@ -4,7 +4,8 @@ A *format* is a template such as ``"{dth} of {month} {yyyy}"``. The training for
 and the held-out test formats are disjoint, and a held-out example is never a string
 that a training format could also have produced (``"3rd of May 2021"`` is both
 ``{dth} of {mon}`` and ``{dth} of {month}``: such examples are skipped). So the test
-set measures generalisation to *unseen formats*, recombinations of parts seen in training.
+set measures generalisation to *unseen formats*, recombinations of parts seen in training:
+every field rendering and separator of a held-out format occurs in some training format.
 
 >>> splits = date_splits(n_train=2000, n_val=200, n_test=500, seed=0)
 >>> splits["test"][0]
@@ -38,18 +39,23 @@ TRAIN_FORMATS: tuple[str, ...] = (
     "{d}-{mon}-{yyyy}",
     "{MONTH} {d} {yyyy}",
     "{weekday}, {d} {month} {yyyy}",
+    "{weekday}, {month} {d}, {yyyy}",
     "{dd}/{mm}/{yyyy}",
+    "{d}/{mm}/{yyyy}",
+    "{dd}/{m}/{yyyy}",
     "{dd}.{mm}.{yyyy}",
     "{d}.{m}.{yyyy}",
     "{yyyy}-{mm}-{dd}",
     "{yyyy}/{mm}/{dd}",
 )
 TEST_FORMATS: tuple[str, ...] = (
-    "{dth} of {mon} {yyyy}",  # "of" seen with full month names only
-    "{mon} {dth}, {yyyy}",  # ordinals after the month seen with full names only
-    "{d}/{m}/{yyyy}",  # unpadded numbers seen with dots only
-    "{weekday}, {d} {mon} {yyyy}",  # weekday seen before full month names only
+    "{dth} of {mon} {yyyy}",  # "{dth} of" seen before {month}; {dth} {mon} seen without "of"
+    "{mon} {dth}, {yyyy}",  # "{month} {dth}," and "{mon} {d}," seen
+    "{d}/{m}/{yyyy}",  # "{d}/" seen before {mm}, "/{m}/" after {dd}: never both unpadded
+    "{weekday}, {d} {mon} {yyyy}",  # "{weekday}, {d} {month}" and "{d} {mon} {yyyy}" seen
 )
+# Every held-out format recombines parts of training formats: the same renderings of day, month
+# and year and the same separators, each seen in training, only never in this combination.
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -95,6 +101,13 @@ def format_regex(fmt: str) -> re.Pattern:
         out += re.escape(fmt[pos : match.start()]) + f"(?:{parts[match.group(1)]})"
         pos = match.end()
     return re.compile(out + re.escape(fmt[pos:]))
+
+
+def format_parts(fmt: str) -> set[str]:
+    """The parts of a format: its fields and its separators,
+    ``"{d}/{m}/{yyyy}" -> {"{d}", "{m}", "{yyyy}", "/"}``."""
+    fields = {f"{{{name}}}" for name in _FIELD.findall(fmt)}
+    return fields | {sep for sep in _FIELD.split(fmt)[::2] if sep}
 
 
 def matches_any(source: str, formats: tuple[str, ...]) -> bool:

@@ -1,11 +1,12 @@
-"""A tiny BERT: a Transformer encoder trained to fill in masked words (masked language modelling).
+"""A tiny BERT: a Transformer encoder trained to fill in masked tokens (masked language modelling).
 
-    words [B, T] -> 15% chosen: 80% -> [MASK], 10% -> a random word, 10% kept
+    tokens [B, T] -> 15% chosen: 80% -> [MASK], 10% -> a random token, 10% kept
     -> embed + learned positions -> Encoder (sees both sides) -> MLM head -> logits [B, T, V]
     loss: cross-entropy on the chosen positions only (labels elsewhere are -100)
 
-The vocabulary is word-level (lower-cased words and punctuation), which keeps the idea
-visible; real BERT uses sub-word (WordPiece) tokens.
+:class:`Vocab` works for characters (``Vocab(text, sep="")``, what the chapter trains: it
+learns quickly on a CPU) or for words (``Vocab(tokenize(text), size=2000)``); real BERT uses
+sub-word (WordPiece) tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from mmcourse.models.positional import LearnedPositionalEncoding
+from mmcourse.models.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 from mmcourse.models.transformer import Encoder
 
 PAD, UNK, MASK = 0, 1, 2
@@ -30,13 +31,16 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-class WordVocab:
-    """The ``size`` most frequent tokens plus ``[PAD]`` (0), ``[UNK]`` (1) and ``[MASK]`` (2)."""
+class Vocab:
+    """The ``size`` most frequent tokens (all when ``size`` is None), most frequent first, after
+    ``[PAD]`` (0), ``[UNK]`` (1) and ``[MASK]`` (2). Tokens are words or characters (a string is
+    a sequence of characters); ``decode`` joins them with ``sep`` (``""`` for characters)."""
 
     SPECIALS = ("[PAD]", "[UNK]", "[MASK]")
 
-    def __init__(self, tokens: Iterable[str], size: int = 2000):
+    def __init__(self, tokens: Iterable[str], size: int | None = None, sep: str = " "):
         self.counts = Counter(tokens)
+        self.sep = sep
         self.itos = [*self.SPECIALS, *(w for w, _ in self.counts.most_common(size))]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
@@ -47,7 +51,7 @@ class WordVocab:
         return [self.stoi.get(t, UNK) for t in tokens]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return " ".join(self.itos[int(i)] for i in ids if int(i) != PAD)
+        return self.sep.join(self.itos[int(i)] for i in ids if int(i) != PAD)
 
 
 def windows(ids: Sequence[int], length: int) -> torch.Tensor:
@@ -64,7 +68,7 @@ def mask_tokens(ids: torch.Tensor, vocab_size: int, p: float = 0.15, mask_frac: 
     """BERT's masking: ``ids [..., T]`` -> ``(inputs [..., T], labels [..., T])``.
 
     Each ordinary token (not PAD/UNK/MASK) is chosen with probability ``p``; a chosen one
-    becomes ``[MASK]`` with probability ``mask_frac``, a random word with ``random_frac``,
+    becomes ``[MASK]`` with probability ``mask_frac``, a random token with ``random_frac``,
     else stays. ``labels`` hold the original id at chosen positions and ``-100`` elsewhere.
     """
     if not 0 < p <= 1 or mask_frac + random_frac > 1:
@@ -97,14 +101,20 @@ class MaskedLMData(torch.utils.data.Dataset):
 
 class TinyBERT(nn.Module):
     """Token + position embeddings, a pre-norm Transformer encoder, and an MLM head whose
-    output layer shares its weights with the token embedding (as in BERT)."""
+    output layer shares its weights with the token embedding (as in BERT).
+
+    ``positions``: ``"learned"`` (BERT's table) or ``"sinusoidal"`` (fixed; a small model on
+    a small budget learns to use its neighbours sooner, since a shift is linear in them)."""
 
     def __init__(self, vocab_size: int, max_len: int = 64, d_model: int = 128, depth: int = 2,
-                 n_heads: int = 4, d_ff: int = 256, dropout: float = 0.1):
+                 n_heads: int = 4, d_ff: int = 256, dropout: float = 0.1, positions: str = "learned"):
         super().__init__()
+        if positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
         self.vocab_size = vocab_size
         self.tok = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
-        self.pos = LearnedPositionalEncoding(d_model, max_len)
+        pos_cls = LearnedPositionalEncoding if positions == "learned" else SinusoidalPositionalEncoding
+        self.pos = pos_cls(d_model, max_len)
         self.drop = nn.Dropout(dropout)
         self.encoder = Encoder(depth, d_model, n_heads, d_ff, dropout, norm_first=True)
         self.transform = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model))

@@ -198,19 +198,32 @@ for norm_first in (False, True):
 # write any date as ISO 8601, e.g. `3rd of March 2021 -> 2021-03-03`, one character at a time.
 #
 # The pairs are generated in code (`mmcourse/data/dates.py`): a random day between 1950 and
-# 2049 written in one of 16 training formats. The test set uses 4 **held-out formats** the model
-# never sees in training; they recombine parts it has seen (`3rd of Mar 2021`: "of" only ever
-# came with full month names, abbreviations only without "of"). A test string that a training
-# format could also produce (`3rd of May 2021`) is skipped, so the test measures
+# 2049 written in one of 18 training formats. The test set uses 4 **held-out formats** the model
+# never sees in training. What we test is the lesson of attention: a seq2seq model with attention
+# generalises to **new combinations of parts it has seen**. So every held-out format is a
+# recombination of training formats' components, the same renderings of day, month and year
+# and the same separators, in a new combination:
+#
+# - `3rd of Mar 2021`: "of" came only with full month names, abbreviations only without "of";
+# - `Mar 3rd, 2021`: ordinals after the month only with full names, `Mar 3, 2021` without ordinal;
+# - `3/4/2021` (day/month): training has `3/04/2021` and `03/4/2021`, never both unpadded;
+# - `Wednesday, 3 Mar 2021`: the weekday only before full month names.
+#
+# A date format with a part the model has never seen (a month in Roman numerals, say) would
+# be a different question, one no amount of attention answers. A test string that a training
+# format could also produce (`3rd of May 2021`, `12/3/2021`) is skipped, so the test measures
 # generalisation to new formats, not memory.
 
 # %%
-from mmcourse.data.dates import TEST_FORMATS, TRAIN_FORMATS, date_splits, matches_any
+from mmcourse.data.dates import TEST_FORMATS, TRAIN_FORMATS, date_splits, format_parts, matches_any
 
 N_DATES = pick(fast=3000, full=12000)
 dates = date_splits(n_train=N_DATES, n_val=500, n_test=1000, seed=0)
 print(f"{len(TRAIN_FORMATS)} training formats, {len(TEST_FORMATS)} held-out formats")
 print("held out:", " | ".join(TEST_FORMATS))
+train_parts = set().union(*(format_parts(f) for f in TRAIN_FORMATS))
+recombined = all(format_parts(f) <= train_parts for f in TEST_FORMATS)
+print(f"every field and separator of a held-out format occurs in a training format: {recombined}")
 held_out_disjoint = not any(matches_any(p.source, TRAIN_FORMATS) for p in dates["test"])
 print(f"no test source could come from a training format: {held_out_disjoint}")
 # NBVAL_CHECK_OUTPUT
@@ -309,8 +322,8 @@ print(f"panel redraws: {date_panel_redraws}")
 # %% [markdown]
 # ## 6. A Vision Transformer on handwritten digits
 #
-# ViT treats an image as a sequence: cut the 28×28 digit into 7×7 **patches** (a 4×4 grid of 16),
-# project each to $D = 64$ (a 7×7 convolution with stride 7 does exactly that), prepend a learned
+# ViT treats an image as a sequence: cut the 28×28 digit into 4×4 **patches** (a 7×7 grid of 49),
+# project each to $D = 48$ (a 4×4 convolution with stride 4 does exactly that), prepend a learned
 # `[CLS]` token, add learned positions, run a pre-norm Transformer encoder, and classify from
 # `[CLS]`. Nothing in it knows that patches are arranged in a grid: it must learn that from data.
 # ViTs need a lot of data; we have the 8,000 training images of the MNIST pool, so we help with
@@ -330,14 +343,14 @@ def random_shift(img: torch.Tensor) -> torch.Tensor:
 
 vit_train = mnist_pool("train", transform=random_shift).subset(pick(fast=3000, full=None))
 vit_val, vit_test = mnist_pool("val"), mnist_pool("test")
-VIT_EPOCHS = pick(fast=4, full=15)
+VIT_EPOCHS = pick(fast=3, full=15)
 tr_loader, va_loader, te_loader = loaders(vit_train, vit_val, vit_test, batch_size=128)
 seed_everything(0)
-PATCH = 7
-vit = ViT(image_size=28, patch_size=PATCH, d_model=64, depth=4, n_heads=4, d_ff=128, dropout=0.1)
+PATCH = 4
+vit = ViT(image_size=28, patch_size=PATCH, d_model=48, depth=3, n_heads=4, d_ff=96, dropout=0.05)
 GRID = vit.grid  # patches per side
-vit_opt = torch.optim.AdamW(vit.parameters(), lr=2e-3, weight_decay=0.05)
-vit_sched = torch.optim.lr_scheduler.OneCycleLR(vit_opt, max_lr=2e-3, total_steps=VIT_EPOCHS * len(tr_loader),
+vit_opt = torch.optim.AdamW(vit.parameters(), lr=3e-3, weight_decay=0.05)
+vit_sched = torch.optim.lr_scheduler.OneCycleLR(vit_opt, max_lr=3e-3, total_steps=VIT_EPOCHS * len(tr_loader),
                                                 pct_start=0.1)
 t0 = time.perf_counter()
 vit_hist = fit(vit, tr_loader, va_loader, epochs=VIT_EPOCHS, optimizer=vit_opt, scheduler=vit_sched, progress=False)
@@ -407,50 +420,55 @@ print(f"panel redraws: {vit_panel_redraws}")
 # ## 7. A tiny BERT fills in blanks
 #
 # BERT is a Transformer *encoder* pre-trained by **masked language modelling**: hide 15% of the
-# words (80% of those become `[MASK]`, 10% a random word, 10% stay unchanged) and predict the
-# originals from both sides of the context. Ours reads Tiny Shakespeare as lower-cased words and
-# punctuation (the 2,000 most frequent tokens; the rest is `[UNK]`), in windows of 32 tokens; the
-# last 10% of the text is held out. Two encoder blocks, $D = 128$, the output layer tied to the
-# token embedding.
+# tokens (80% of those become `[MASK]`, 10% a random token, 10% stay unchanged) and predict the
+# originals from both sides of the context. Real BERT reads sub-word tokens; ours reads Tiny
+# Shakespeare **character by character** (65 characters), in windows of 64 characters, which a
+# small model learns quickly on a CPU. To restore a hidden letter it has to work out the word
+# around it from both sides. The last 10% of the text is held out. Two encoder blocks,
+# $D = 128$, the output layer tied to the character embedding.
 
 # %%
 from mmcourse.data import tiny_shakespeare
 from mmcourse.models.bert import (
     IGNORE,
     MASK,
+    UNK,
     MaskedLMData,
     TinyBERT,
-    WordVocab,
+    Vocab,
     mask_tokens,
     masked_accuracy,
     mlm_loss,
-    tokenize,
     windows,
 )
 
-words = tokenize(tiny_shakespeare())
-cut = int(0.9 * len(words))
-wvocab = WordVocab(words[:cut], size=2000)
-WINDOW = 32
-bert_train_w = windows(wvocab.encode(words[:cut]), WINDOW)
-bert_test_w = windows(wvocab.encode(words[cut:]), WINDOW)
-bert_train_w = bert_train_w[: pick(fast=3000, full=len(bert_train_w))]
-print(f"{len(words):,} tokens, vocabulary {len(wvocab)}; windows: {len(bert_train_w)} train, {len(bert_test_w)} test")
-print("a window:", wvocab.decode(bert_test_w[0]))
+text = tiny_shakespeare()
+cut = int(0.9 * len(text))
+cvocab = Vocab(text[:cut], sep="")  # characters, most frequent first
+WINDOW = 64
+bert_train_w = windows(cvocab.encode(text[:cut]), WINDOW)  # [N, 64]
+bert_test_w = windows(cvocab.encode(text[cut:]), WINDOW)
+# The test windows are masked once, with a fixed seed, every chosen character replaced by [MASK].
+test_in, test_labels = mask_tokens(bert_test_w, len(cvocab), p=0.15, mask_frac=1.0, random_frac=0.0,
+                                   generator=torch.Generator().manual_seed(0))
+chosen = test_labels != IGNORE
+print(f"{len(text):,} characters; vocabulary {len(cvocab)} = {len(cvocab) - 3} characters + [PAD], [UNK], [MASK]")
+print(f"{len(bert_test_w)} test windows of {WINDOW}; {int(chosen.sum())} masked characters "
+      f"({float(chosen.float().mean()):.3f} of all)")
+print("a masked test window:", repr(cvocab.decode(test_in[0]).replace("[MASK]", "_")))
+# NBVAL_CHECK_OUTPUT
 
 # %% [markdown]
-# The loss needs logits only at the masked positions (about 15% of them), and the output layer
-# over 2,003 words is most of the model's cost, so `TinyBERT.masked_loss` computes just those.
-# A plain training loop: dynamic masking (every epoch masks different words), AdamW, one-cycle.
+# Training: dynamic masking with BERT's 80/10/10 recipe (every epoch masks different
+# characters), AdamW, one-cycle. `TinyBERT.masked_loss` computes logits only at the masked
+# positions (about 15% of them).
 
 # %%
-BERT_EPOCHS = pick(fast=3, full=4)
-bert_loader = loaders(MaskedLMData(bert_train_w, len(wvocab)), batch_size=32)
-# The test set is masked once, with a fixed seed, all chosen words replaced by [MASK].
-test_in, test_labels = mask_tokens(bert_test_w, len(wvocab), p=0.15, mask_frac=1.0, random_frac=0.0,
-                                   generator=torch.Generator().manual_seed(0))
+bert_train_w = bert_train_w[: pick(fast=2000, full=len(bert_train_w))]
+BERT_EPOCHS = pick(fast=1, full=2)
+bert_loader = loaders(MaskedLMData(bert_train_w, len(cvocab)), batch_size=64)
 seed_everything(0)
-bert = TinyBERT(len(wvocab), max_len=WINDOW, d_model=128, depth=2, n_heads=4, d_ff=256, dropout=0.1).to(device)
+bert = TinyBERT(len(cvocab), max_len=WINDOW, d_model=128, depth=2, n_heads=4, d_ff=256, dropout=0.1).to(device)
 bert_opt = torch.optim.AdamW(bert.parameters(), lr=2e-3, weight_decay=0.01)
 bert_sched = torch.optim.lr_scheduler.OneCycleLR(bert_opt, max_lr=2e-3, total_steps=BERT_EPOCHS * len(bert_loader),
                                                  pct_start=0.1)
@@ -469,52 +487,52 @@ bert_seconds = time.perf_counter() - t0
 bert.eval()
 with torch.no_grad():
     test_logits = torch.cat([bert(b.to(device)).cpu() for b in test_in.split(256)])
-chosen = test_labels != IGNORE
 mlm_acc = masked_accuracy(test_logits, test_labels)
 mlm_test_loss = float(mlm_loss(test_logits, test_labels))
-# Baselines that know the word frequencies of the training text but not the context:
-counts = torch.bincount(bert_train_w.flatten(), minlength=len(wvocab)).float() + 1  # add-one smoothing
+# Baselines that know the character frequencies of the training text but not the context:
+counts = torch.bincount(bert_train_w.flatten(), minlength=len(cvocab)).float() + 1  # add-one smoothing
 counts[:MASK + 1] = 0  # [PAD], [UNK], [MASK] are never targets
 unigram = counts / counts.sum()
 most_frequent = int(unigram.argmax())
-freq_baseline = float((test_labels[chosen] == most_frequent).float().mean())  # always guess the top word
+freq_baseline = float((test_labels[chosen] == most_frequent).float().mean())  # always guess the top character
 unigram_loss = float(-unigram[test_labels[chosen]].log().mean())  # cross-entropy of the frequencies
-print(f"{len(bert_losses)} steps in {bert_seconds:.0f} s; train loss first 20 steps "
-      f"{sum(bert_losses[:20]) / 20:.2f}, last 20 {sum(bert_losses[-20:]) / 20:.2f}")
-print(f"{int(chosen.sum())} masked test tokens: accuracy {mlm_acc:.3f} (always {wvocab.itos[most_frequent]!r}: "
-      f"{freq_baseline:.3f}); loss {mlm_test_loss:.2f} nats (word frequencies alone: {unigram_loss:.2f})")
+print(f"{len(bert_train_w)} training windows, {len(bert_losses)} steps in {bert_seconds:.0f} s; train loss "
+      f"first 20 steps {sum(bert_losses[:20]) / 20:.2f}, last 20 {sum(bert_losses[-20:]) / 20:.2f}")
+print(f"masked test characters: accuracy {mlm_acc:.3f} (always {cvocab.itos[most_frequent]!r}: {freq_baseline:.3f}); "
+      f"loss {mlm_test_loss:.2f} nats (character frequencies alone: {unigram_loss:.2f})")
 fig, ax = plt.subplots(figsize=(6, 2.8))
-ax.plot(bert_losses, lw=0.8, label="masked-token loss (train)")
-ax.axhline(unigram_loss, color="gray", ls="--", label="word frequencies alone (test)")
+ax.plot(bert_losses, lw=0.8, label="masked-character loss (train)")
+ax.axhline(unigram_loss, color="gray", ls="--", label="character frequencies alone (test)")
 ax.set(xlabel="step", ylabel="nats")
 ax.legend()
 plt.show()
 
 # %% [markdown]
-# Filling in blanks. *Hamlet* is not in Tiny Shakespeare, so its famous line is new to the model;
-# Juliet's line is in the training text; then a window of the held-out text. The three most
-# likely words for each `[MASK]`, with their probabilities:
+# Filling in blanks (`_`). *Hamlet* is not in Tiny Shakespeare, so its famous line is new to the
+# model; Juliet's line is in the training text; then a line of the held-out text. Below each line:
+# the model's filling, then the three most likely characters for each blank with their
+# probabilities.
 
 # %%
-def fill(text: str, k: int = 3) -> str:
-    toks = [t if t != "_" else "[MASK]" for t in text.split()]
-    ids = torch.tensor([[MASK if t == "[MASK]" else wvocab.stoi.get(t, 1) for t in toks]])
-    out = []
+def fill(line: str, k: int = 3) -> tuple[str, list[str]]:
+    """Replace each ``_`` in ``line`` by the model's most likely character; also the top-k per blank."""
+    ids = torch.tensor([[MASK if c == "_" else cvocab.stoi.get(c, UNK) for c in line]])  # [1, T]
+    out, tops = list(line), []
     for pos_, top_ids, probs in bert.fill_mask(ids.to(device), k=k)[0]:
-        out.append(f"[{' / '.join(f'{wvocab.itos[i]} {p:.2f}' for i, p in zip(top_ids, probs))}]")
-    filled = iter(out)
-    return " ".join(next(filled) if t == "[MASK]" else t for t in toks)
+        out[pos_] = cvocab.itos[top_ids[0]]
+        tops.append(" / ".join(f"{cvocab.itos[i]!r} {p:.2f}" for i, p in zip(top_ids, probs)))
+    return "".join(out), tops
 
 
-for line in ("to be , or not to _ : that is the question .",
-             "i will _ you , my lord .",
-             "what is your _ ?",
-             "o romeo , romeo ! wherefore art _ romeo ?"):
-    print(fill(line))
-test_ids = bert_test_w[5].clone()
-test_ids[[3, 10, 20]] = MASK
-print("\nheld-out text:", wvocab.decode(bert_test_w[5]))
-print("with blanks  :", fill(" ".join("_" if i == MASK else wvocab.itos[i] for i in test_ids.tolist())))
+held_out_line = text[cut:].split("\n")[3]
+blanked = "".join("_" if i % 6 == 3 and c.isalpha() else c for i, c in enumerate(held_out_line))
+for line in ("To be, or n_t to be: th_t is the qu_stion.",
+             "O Romeo, R_meo! wherefore art th_u Romeo?",
+             blanked):
+    filled, tops = fill(line)
+    print(f"{line}\n{filled}")
+    print("   " + "  |  ".join(tops[:6]))
+print("the held-out line:", held_out_line)
 
 # %% [markdown]
 # ## Checks
@@ -524,13 +542,11 @@ print("with blanks  :", fill(" ".join("_" if i == MASK else wvocab.itos[i] for i
 #   real generalisation: a model that memorised training formats scores near zero on `3rd of Mar
 #   2021`.
 # - **ViT**: test accuracy on the 1,000 test images of the MNIST pool, target 0.96.
-# - **BERT**: accuracy on masked held-out tokens. The frequency baseline (always the most common
-#   token, `,`) is what knowing the vocabulary without context gives; a model that reads the
-#   context must beat it, so the full-mode target is 0.10, above the baseline of 0.089, and the
-#   check asserts that the model beats the baseline on the same masked tokens. A model only
-#   predicts a word other than `,` once the context makes it more likely than 8%, so accuracy
-#   lags behind the loss: in both modes the check also asserts that the model's loss is below the
-#   cross-entropy of the word frequencies alone (it uses the context).
+# - **BERT**: accuracy on the masked held-out characters. The frequency baseline (always the most
+#   common character, the space) is what knowing the characters without context gives; the
+#   target is the baseline + 0.2 in full mode (+ 0.05 in fast mode), on the same masked
+#   characters. The check also asserts that the model's loss is below the cross-entropy of the
+#   character frequencies alone (it uses the context).
 # - In fast mode the targets are lower but far above chance (an exact date by chance: about 1 in
 #   36,500; a digit: 1 in 10).
 
@@ -538,20 +554,19 @@ print("with blanks  :", fill(" ".join("_" if i == MASK else wvocab.itos[i] for i
 rec.record("dates_heldout_formats_exact_match", date_test_em, target=pick(fast=0.02, full=0.98))
 rec.record("dates_train_formats_val_exact_match", date_val_em, target=pick(fast=0.02, full=0.98))
 rec.record("vit_mnist_pool_test_acc", vit_test_acc, target=pick(fast=0.3, full=0.96))
-rec.record("mlm_masked_token_acc", mlm_acc, target=pick(fast=None, full=0.10))
+rec.record("mlm_masked_char_acc", mlm_acc, target=freq_baseline + pick(fast=0.05, full=0.2))
 rec.record("mlm_frequency_baseline_acc", freq_baseline)
-rec.record("mlm_masked_token_loss", mlm_test_loss, target=unigram_loss, higher_is_better=False)
+rec.record("mlm_masked_char_loss", mlm_test_loss, target=unigram_loss, higher_is_better=False)
 rec.record("mlm_unigram_baseline_loss", unigram_loss)
 rec.record("mha_max_abs_diff_vs_torch", mha_diff, target=1e-5, higher_is_better=False)
 rec.record("encoder_block_max_abs_diff_vs_torch", max(block_diff.values()), target=1e-5, higher_is_better=False)
 assert rows_sum_to_one and padding_ignored and future_hidden
 assert mha_diff < 1e-5 and max(block_diff.values()) < 1e-5
-assert held_out_disjoint
+assert held_out_disjoint and recombined
 assert not {p.source for p in dates["test"]} & {p.source for p in dates["train"]}
 assert date_panel_redraws and vit_panel_redraws
-assert mlm_test_loss < unigram_loss - pick(fast=0.05, full=0.3), "BERT must use the context"
-if not is_fast():
-    assert mlm_acc > freq_baseline, "BERT must beat the frequency baseline"
+assert mlm_test_loss < unigram_loss - pick(fast=0.2, full=0.5), "BERT must use the context"
+assert mlm_acc >= freq_baseline + pick(fast=0.05, full=0.2), "BERT must beat the frequency baseline"
 assert neighbour_sim > far_sim, "learned positions: grid neighbours are more alike than distant patches"
 assert ink_ratio > 1.0, "rollout: more attention on patches with ink"
 chapter_seconds = time.perf_counter() - t_start
