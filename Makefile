@@ -29,7 +29,7 @@ lint: setup
 ## two processes with two threads each on two cores run many times slower than one thread each)
 test: setup lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --nbval-lax --nbval-current-env \
-		tests notebooks/[0-9][0-9]_*.ipynb $(PYTEST_ARGS)
+		--junitxml=artifacts/junit.xml tests notebooks/[0-9][0-9]_*.ipynb $(PYTEST_ARGS)
 
 ## notebooks: re-execute every chapter in full mode and store the outputs
 notebooks: setup

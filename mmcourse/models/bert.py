@@ -120,7 +120,11 @@ class TinyBERT(nn.Module):
         self.transform = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model))
         self.out = nn.Linear(d_model, vocab_size)
         self.out.weight = self.tok.weight  # tied
-        nn.init.normal_(self.tok.weight, std=0.02)  # BERT's init: small logits at the start
+        # BERT's init: small token vectors, as small as its learned positions. Fixed sinusoidal
+        # positions have entries of size 1, so then the tokens are scaled up to match (as in the
+        # original Transformer, x sqrt(D)), else the positions would drown them.
+        self.emb_scale = 1.0 if positions == "learned" else d_model**0.5
+        nn.init.normal_(self.tok.weight, std=0.02 if positions == "learned" else d_model**-0.5)
         with torch.no_grad():
             self.tok.weight[PAD].zero_()
 
@@ -128,7 +132,7 @@ class TinyBERT(nn.Module):
         """``ids [B, T]`` -> contextual vectors ``[B, T, D]`` (and a list of ``[B, H, T, T]``)."""
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
             raise ValueError(f"ids must be integer token ids [B, T], got {getattr(ids, 'shape', type(ids))}")
-        x = self.drop(self.pos(self.tok(ids)))  # [B, T, D]
+        x = self.drop(self.pos(self.tok(ids) * self.emb_scale))  # [B, T, D]
         return self.encoder(x, key_mask=ids != PAD, return_attention=return_attention)
 
     def forward(self, ids: torch.Tensor, return_attention: bool = False):
