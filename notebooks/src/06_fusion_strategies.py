@@ -311,7 +311,8 @@ for (m, k), (a, n, s) in sorted(tri_rows.items()):
 # The third modality helps: the typo'd word carries its own, independent evidence. Going from two to
 # three modalities multiplies tensor fusion's fusion layer by 33 (compare the training times too),
 # while low-rank fusion adds one small factor per modality.
-#
+
+# %% [markdown]
 # ## Checks
 # The claims above, measured: fusion wins by at least the target over the best unimodal model on the
 # degraded data; most fusion strategies beat the best unimodal model; tensor fusion has more parameters
