@@ -250,11 +250,18 @@ def _body(nb):
     return nb
 
 
+def in_progress(root: Path = ROOT) -> list[str]:
+    """Chapters whose source is still a draft (``notebooks/drafts/NN_name.py``): not built yet."""
+    return sorted(p.stem for p in (root / "notebooks" / "drafts").glob("[0-9][0-9]_*.py"))
+
+
 def missing_chapters(root: Path = ROOT) -> list[str]:
-    """Chapters of the course map whose notebook is not built."""
+    """Chapters of the course map whose notebook is not built (drafts in progress excepted)."""
+    drafts = set(in_progress(root))
     return [f"notebooks/{stem}.ipynb: [course-map] chapter '{title}' is in mmcourse/course.py "
             "but its notebook is not built"
-            for stem, title, _ in CHAPTERS if not (root / "notebooks" / f"{stem}.ipynb").is_file()]
+            for stem, title, _ in CHAPTERS
+            if not (root / "notebooks" / f"{stem}.ipynb").is_file() and stem not in drafts]
 
 
 def main(argv: list[str]) -> int:
