@@ -42,3 +42,18 @@ def serve(directory: Path):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
+
+
+def load_solutions(stem: str):
+    """Import ``notebooks/solutions/<stem>.py`` (not a package) as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{stem[:2]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exercise_names(module) -> list[str]:
+    return sorted(n for n in dir(module) if n.startswith("exercise_"))

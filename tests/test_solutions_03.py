@@ -1,22 +1,12 @@
 """Run every exercise solution of chapter 03 (each asserts its own answer)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / "03_convolutions.py"
+from tests._helpers import load_solutions
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("solutions_03", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SOLUTIONS = _load()
+SOLUTIONS = load_solutions("03_convolutions")
 EXERCISES = sorted(n for n in dir(SOLUTIONS) if n.startswith("exercise_"))
 
 

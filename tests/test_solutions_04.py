@@ -1,21 +1,11 @@
 """Run every exercise solution of chapter 04 (each asserts its own answer) in fast mode."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / "04_recurrent_networks.py"
+from tests._helpers import load_solutions
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("solutions_04", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SOLUTIONS = _load()
+SOLUTIONS = load_solutions("04_recurrent_networks")
 NAMES = sorted(n for n in dir(SOLUTIONS) if n.startswith("exercise_"))
 
 

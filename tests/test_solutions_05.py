@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "notebooks/solutions/05_attention_and_transformers.py"
+from tests._helpers import exercise_names, load_solutions
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("solutions_05", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.mark.parametrize("name", sorted(n for n in dir(_module()) if n.startswith("exercise_")))
+@pytest.mark.parametrize("name", exercise_names(load_solutions("05_attention_and_transformers")))
 def test_solution(name, monkeypatch):
     monkeypatch.setenv("MMCOURSE_FAST", "1")
-    getattr(_module(), name)()
+    getattr(load_solutions("05_attention_and_transformers"), name)()

@@ -92,8 +92,16 @@ def stamp(nb_path: Path) -> bool:
     """Replace the header cells of a built notebook by fresh ones; True if it changed."""
     nb = nbformat.read(nb_path, as_version=4)
     body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
+    old_setup = [c for c in nb.cells if HEADER_TAG in c.metadata.get("tags", []) and c.cell_type == "code"]
     cells = header_cells(nb_path.stem) + body
-    if _sources(nb) == _sources(nbformat.v4.new_notebook(cells=cells)):
+    # The set-up cell ran in the build (it prints nothing outside Colab): keep its execution count.
+    if old_setup and old_setup[0].get("execution_count") is not None:
+        cells[1].execution_count = old_setup[0].execution_count
+    elif body and any(c.cell_type == "code" and c.get("execution_count") for c in body):
+        cells[1].execution_count = 1
+    if _sources(nb) == _sources(nbformat.v4.new_notebook(cells=cells)) and (
+        not old_setup or old_setup[0].get("execution_count") == cells[1].execution_count
+    ):
         return False
     nb.cells = cells
     _number(nb)
