@@ -59,9 +59,9 @@ class WidgetCase:
 
 CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
-    WidgetCase("03_convolutions", "kernel", required=False),  # a convolution's output map
+    WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
     # Panels over trained models: their training cells take minutes in CI, so opt-in.
-    WidgetCase("03_convolutions", "channel", required=False, slow=True),  # learned feature maps
+    WidgetCase("03_convolutions", "channel", slow=True),  # learned feature maps
     WidgetCase("05_attention_and_transformers", "example", required=False, slow=True),  # attention
 ]
 

@@ -45,7 +45,7 @@ MNIST_TRAIN, MNIST_EPOCHS = pick(fast=(3000, 3), full=(None, 12))  # None: all 8
 FASHION_TRAIN, FASHION_EPOCHS = pick(fast=(6000, 2), full=(None, 6))  # None: all 58,000 (2,000 for val)
 FASHION_BATCH = pick(fast=64, full=256)
 FSDD_TRAIN, FSDD_EPOCHS = pick(fast=(1000, 5), full=(None, 20))  # None: all 2,400 (300 for val)
-SEG_TRAIN, SEG_EPOCHS = pick(fast=(600, 4), full=(3000, 15))
+SEG_TRAIN, SEG_EPOCHS = pick(fast=(600, 4), full=(12000, 12))
 
 # %% [markdown]
 # ## 1. Convolution, written out
