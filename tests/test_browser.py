@@ -62,7 +62,7 @@ CASES = [
     WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
     # Panels over trained models: their training cells take minutes in CI, so opt-in.
     WidgetCase("03_convolutions", "channel", slow=True),  # learned feature maps
-    WidgetCase("05_attention_and_transformers", "example", required=False, slow=True),  # attention
+    WidgetCase("05_attention_and_transformers", "example", slow=True),  # attention
 ]
 
 
