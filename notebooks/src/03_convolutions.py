@@ -387,7 +387,8 @@ spec_model = SpectrogramCNN(n_mels=cfg.n_mels, width=16)
 spec_hist = train(spec_model, spec_train_set, spec_val_set, FSDD_EPOCHS, lr=4e-3, batch_size=64)
 out, y = predict(spec_model, loaders(spec_test_set, batch_size=300))
 fsdd_acc = float((out.argmax(1) == y).float().mean())
-print(f"SpectrogramCNN ({count_parameters(spec_model):,} parameters) on FSDD log-Mel: test accuracy {fsdd_acc:.4f}")
+print(f"SpectrogramCNN ({count_parameters(spec_model):,} parameters) on FSDD log-Mel: test accuracy {fsdd_acc:.4f} "
+      f"({spec_hist.seconds:.0f} s)")
 
 # %% [markdown]
 # ## 9. Detection and segmentation, in brief
@@ -415,13 +416,14 @@ print("box IoU:", box_iou(boxes_a, boxes_b).numpy().round(4))  # NBVAL_CHECK_OUT
 seg_train, seg_val, seg_test = shapes(SEG_TRAIN, seed=0), shapes(100, seed=1), shapes(500, seed=2)
 print(seg_train, seg_test, SHAPE_CLASSES, sep="\n")
 unet = TinyUNet(in_channels=1, num_classes=len(SHAPE_CLASSES), width=12)
-seg_hist = train(unet, seg_train, seg_val, SEG_EPOCHS, lr=1e-2, batch_size=pick(fast=16, full=32))  # best epoch by val loss
+seg_hist = train(unet, seg_train, seg_val, SEG_EPOCHS, lr=1e-2, batch_size=pick(fast=16, full=32))  # best epoch by val pixel accuracy
 logits, masks = predict(unet, torch.utils.data.DataLoader(seg_test, batch_size=100))  # in order, for the plot
 seg_pred = logits.argmax(1)  # [500, 32, 32]
 seg_iou = iou_per_class(seg_pred, masks, len(SHAPE_CLASSES))
 seg_miou = mean_iou(seg_pred, masks, len(SHAPE_CLASSES))
 print({c: round(float(v), 3) for c, v in zip(SHAPE_CLASSES, seg_iou)},
-      f"| mean IoU over the shapes: {seg_miou:.4f} | {count_parameters(unet):,} parameters")
+      f"| mean IoU over the shapes: {seg_miou:.4f} | {count_parameters(unet):,} parameters "
+      f"| {seg_hist.seconds:.0f} s")
 fig = plt.figure(figsize=(10, 4.2))
 plot_segmentation(fig, seg_test.x, masks, seg_pred, n=8, classes=SHAPE_CLASSES)
 plt.show()
