@@ -6,9 +6,11 @@ import pytest
 
 from tests._helpers import exercise_names, load_solutions, shared_datasets
 
+SOLUTIONS = load_solutions("01_multimodal_data")
 
-@pytest.mark.parametrize("name", exercise_names(load_solutions("01_multimodal_data")))
+
+@pytest.mark.parametrize("name", exercise_names(SOLUTIONS))
 def test_solution(name, monkeypatch):
     shared_datasets()
     monkeypatch.setenv("MMCOURSE_FAST", "1")
-    getattr(load_solutions("01_multimodal_data"), name)()
+    getattr(SOLUTIONS, name)()

@@ -3,10 +3,10 @@
 
 import pytest
 
-from tests._helpers import load_solutions
+from tests._helpers import exercise_names, load_solutions
 
 SOLUTIONS = load_solutions("02_deep_learning_basics")
-NAMES = sorted(n for n in dir(SOLUTIONS) if n.startswith("exercise_"))
+NAMES = exercise_names(SOLUTIONS)
 
 
 def test_there_are_exercises():

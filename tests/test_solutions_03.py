@@ -4,10 +4,10 @@
 import pytest
 import torch
 
-from tests._helpers import load_solutions
+from tests._helpers import exercise_names, load_solutions
 
 SOLUTIONS = load_solutions("03_convolutions")
-EXERCISES = sorted(n for n in dir(SOLUTIONS) if n.startswith("exercise_"))
+EXERCISES = exercise_names(SOLUTIONS)
 
 
 def test_there_are_two_to_four_exercises():

@@ -144,14 +144,15 @@ def check(nb_path: Path, root: Path = ROOT) -> list[str]:
         bad("source", f"no source {src.relative_to(root)}")
     else:
         tool = _nbtool()  # compares the cells below the header (stale headers: rule "setup")
-        built, fresh = (tool._sources(_body(n)) for n in (nbformat_read(nb_path), tool.from_source(src)))
+        built, fresh = (tool._sources(tool.body_cells(n.cells))
+                        for n in (nbformat_read(nb_path), tool.from_source(src)))
         if built != fresh:
             bad("source", f"cells differ from {src.relative_to(root)} "
                 f"(run: python tools/notebooks.py build {src.relative_to(root)})")
 
     # course map: title and book section
     chapter = {c[0]: c for c in CHAPTERS}.get(stem)
-    body = [c for c in cells if HEADER_TAG not in c.get("metadata", {}).get("tags", [])]
+    body = _nbtool().body_cells(cells)
     if chapter is None:
         bad("course-map", f"{stem} is not in mmcourse/course.py's CHAPTERS")
     else:
@@ -241,13 +242,6 @@ def nbformat_read(path: Path):
     import nbformat
 
     return nbformat.read(path, as_version=4)
-
-
-def _body(nb):
-    """The notebook without its header cells (those tagged ``colab-header``)."""
-    nb = nb.copy()
-    nb.cells = [c for c in nb.cells if HEADER_TAG not in c.get("metadata", {}).get("tags", [])]
-    return nb
 
 
 def in_progress(root: Path = ROOT) -> list[str]:

@@ -52,9 +52,14 @@ def _number(nb: nbformat.NotebookNode) -> None:
         c["id"] = f"cell-{i}"
 
 
+def body_cells(cells: list) -> list:
+    """The cells below the Colab header (those not tagged ``colab-header``)."""
+    return [c for c in cells if HEADER_TAG not in c.get("metadata", {}).get("tags", [])]
+
+
 def from_source(src: Path) -> nbformat.NotebookNode:
     nb = jupytext.read(src, fmt="py:percent")
-    body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
+    body = body_cells(nb.cells)
     nb.cells = header_cells(src.stem) + body
     nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
     _number(nb)
@@ -91,7 +96,7 @@ def build(src: Path, run: bool, fast: bool) -> Path:
 def stamp(nb_path: Path) -> bool:
     """Replace the header cells of a built notebook by fresh ones; True if it changed."""
     nb = nbformat.read(nb_path, as_version=4)
-    body = [c for c in nb.cells if HEADER_TAG not in c.metadata.get("tags", [])]
+    body = body_cells(nb.cells)
     old_setup = [c for c in nb.cells if HEADER_TAG in c.metadata.get("tags", []) and c.cell_type == "code"]
     cells = header_cells(nb_path.stem) + body
     # The set-up cell ran in the build (it prints nothing outside Colab): keep its execution count.
@@ -99,7 +104,7 @@ def stamp(nb_path: Path) -> bool:
         cells[1].execution_count = old_setup[0].execution_count
     elif body and any(c.cell_type == "code" and c.get("execution_count") for c in body):
         cells[1].execution_count = 1
-    if _sources(nb) == _sources(nbformat.v4.new_notebook(cells=cells)) and (
+    if _sources(nb.cells) == _sources(cells) and (
         not old_setup or old_setup[0].get("execution_count") == cells[1].execution_count
     ):
         return False
@@ -109,8 +114,8 @@ def stamp(nb_path: Path) -> bool:
     return True
 
 
-def _sources(nb) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+def _sources(cells: list) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in cells]
 
 
 def stale() -> list[str]:
@@ -121,7 +126,7 @@ def stale() -> list[str]:
         if not src.is_file():
             problems.append(f"{nb_path.name}: no source {src.relative_to(ROOT)}")
             continue
-        if _sources(nbformat.read(nb_path, as_version=4)) != _sources(from_source(src)):
+        if _sources(nbformat.read(nb_path, as_version=4).cells) != _sources(from_source(src).cells):
             problems.append(f"{nb_path.name}: differs from {src.relative_to(ROOT)} "
                             f"(run: python tools/notebooks.py build {src.relative_to(ROOT)})")
     for src in sorted(SRC_DIR.glob("[0-9][0-9]_*.py")):

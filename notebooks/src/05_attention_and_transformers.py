@@ -299,10 +299,10 @@ wrong = [(p.source, p.target, q) for p, q in zip(dates["test"], preds["test"]) i
 print("some mistakes:", wrong[:4])
 
 # %% [markdown]
-# In the full run the hardest held-out format is `{d}/{m}/{yyyy}` (`9/6/2031`). In training, a slash-date always
-# had at least one two-digit field (`9/06/2031`, `09/6/2031`), and the test keeps only the dates a
-# training format could not have written, so both fields here are single digits. Which part of
-# the answer goes wrong? Counting the field errors of the mistakes tells:
+# In the full run the hardest held-out format is `{d}/{m}/{yyyy}` (`9/6/2031`). In training, a
+# slash-date always had at least one two-digit field (`9/06/2031`, `09/6/2031`), and the test
+# keeps only the dates a training format could not have written, so both fields here are single
+# digits. Which part of the answer goes wrong? Counting the field errors of the mistakes tells:
 
 # %%
 field_errors = {"year": 0, "month": 0, "day": 0}
@@ -466,7 +466,7 @@ text = tiny_shakespeare()
 cut = int(0.9 * len(text))
 cvocab = Vocab(text[:cut], sep="")  # characters, most frequent first
 WINDOW = 32
-bert_train_w = windows(cvocab.encode(text[:cut]), WINDOW)  # [N, 64]
+bert_train_w = windows(cvocab.encode(text[:cut]), WINDOW)  # [N, WINDOW]
 bert_test_w = windows(cvocab.encode(text[cut:]), WINDOW)
 # The test windows are masked once, with a fixed seed, every chosen character replaced by [MASK].
 test_in, test_labels = mask_tokens(bert_test_w, len(cvocab), p=0.15, mask_frac=1.0, random_frac=0.0,
