@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: setup lab test lint notebooks bench clean
+.PHONY: setup lab test lint notebooks bench serve clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+## serve: the chapter 12 digit service on http://127.0.0.1:8000 (loopback only; the model file comes
+## from running notebooks/12_deployment.ipynb, or set MMCOURSE_MODEL=path/to/model.onnx)
+serve: setup
+	$(BIN)/python -m mmcourse.deploy.serve --host 127.0.0.1 --port 8000
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -4,7 +4,7 @@
 One concept per module:
 
 - ``mmcourse.config``   fast mode, paths, seeding
-- ``mmcourse.device``   the device (cuda / mps / cpu), chosen once, and AMP
+- ``mmcourse.device``   the device (cuda / mps / cpu), chosen once, the CPU thread policy, and AMP
 - ``mmcourse.data``     dataset registry, download + verify, real datasets
 - ``mmcourse.audio``    loading, padding, resampling, batched STFT / Mel / MFCC, feature cache
 - ``mmcourse.train``    ``fit()`` / ``evaluate()`` / ``predict()`` for any ``nn.Module``
@@ -13,7 +13,9 @@ One concept per module:
 """
 
 from mmcourse.config import FAST, is_fast, pick, seed_everything
-from mmcourse.device import get_device
+from mmcourse.device import configure_threads, get_device
+
+configure_threads()  # MMCOURSE_THREADS / OMP_NUM_THREADS, once per process (see mmcourse.device)
 
 __version__ = "0.1.0"
-__all__ = ["FAST", "is_fast", "pick", "seed_everything", "get_device", "__version__"]
+__all__ = ["FAST", "is_fast", "pick", "seed_everything", "configure_threads", "get_device", "__version__"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 import torchaudio
 
 from mmcourse.config import cache_dir
@@ -86,7 +87,7 @@ class FeatureConfig:
 
 
 class Features(torch.nn.Module):
-    """Batched spectral features: ``[..., T]`` waveforms -> ``[..., C, frames]``.
+    """Batched spectral features: mono waveforms ``[T]`` or ``[B, T]`` -> ``[C, frames]`` or ``[B, C, frames]``.
 
     ``frames = T // hop_length + 1`` (centred windows). ``C`` depends on ``kind``
     (see :class:`FeatureConfig`). Runs on the device of its input; move the module
@@ -122,8 +123,16 @@ class Features(torch.nn.Module):
         return db
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        if wave.ndim == 0 or not wave.is_floating_point():
-            raise ValueError(f"expected float waveforms [..., T], got {tuple(wave.shape)} {wave.dtype}")
+        if not isinstance(wave, torch.Tensor) or not wave.is_floating_point():
+            raise ValueError(f"expected float waveforms [T] or [B, T], got "
+                             f"{getattr(wave, 'dtype', type(wave).__name__)} (convert with wave.float())")
+        if wave.ndim not in (1, 2):
+            hint = (" For multi-channel audio [B, C, T], mix down to mono first: wave.mean(dim=1)."
+                    if wave.ndim == 3 else "")
+            raise ValueError(f"expected mono waveforms [T] or [B, T], got shape {tuple(wave.shape)}.{hint}")
+        if wave.shape[-1] == 0 or wave.numel() == 0:
+            raise ValueError(f"the waveform is empty (shape {tuple(wave.shape)}): there is nothing to "
+                             "analyse; check the file, or pad_or_crop it to a fixed length first")
         lead, t = wave.shape[:-1], wave.shape[-1]
         flat = wave.reshape(-1, t)  # [N, T]
         # Chunks of 64 clips keep the intermediate spectra in cache: ~2x faster than one huge batch.
@@ -131,20 +140,27 @@ class Features(torch.nn.Module):
         return out.reshape(*lead, *out.shape[-2:])
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[n, T] -> [n, C, frames]``: power STFT, then Mel, dB and DCT as ``kind`` asks."""
+        """``[n, T] -> [n, C, frames]``: power STFT, then Mel, dB and DCT as ``kind`` asks.
+
+        The STFT is written out (zero-pad by ``n_fft // 2``, frame, window, ``rfft``): bit for bit
+        ``torch.stft(center=True, pad_mode="constant")``, but it keeps the spectra frame-major
+        ``[n, frames, F]``, so that the Mel and DCT products are single matrix products (torch.stft
+        returns ``[n, F, frames]`` views that the products had to transpose)."""
         cfg = self.config
-        spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True)  # [n, F, frames]
-        out = spec.real.square() + spec.imag.square()  # power
+        pad = cfg.n_fft // 2
+        frames = F.pad(x, (pad, pad)).unfold(-1, cfg.n_fft, cfg.hop_length) * self.window  # [n, frames, n_fft]
+        spec = torch.fft.rfft(frames)  # [n, frames, F]
+        out = spec.real.square()
+        out += spec.imag.square()  # power
         if cfg.kind == "stft":
-            return out
-        out = (out.transpose(-1, -2) @ self.mel_fb).transpose(-1, -2)  # [n, n_mels, frames]
+            return out.transpose(-1, -2)  # [n, F, frames]
+        out = out @ self.mel_fb  # [n, frames, n_mels]
         if cfg.kind == "mel":
-            return out
-        out = self.power_to_db(out)
+            return out.transpose(-1, -2)
+        out = self.power_to_db(out)  # the floor uses each example's maximum over all its bins
         if cfg.kind == "mfcc":
-            out = (out.transpose(-1, -2) @ self.dct).transpose(-1, -2)  # [n, n_mfcc, frames]
-        return out
+            out = out @ self.dct  # [n, frames, n_mfcc]
+        return out.transpose(-1, -2)
 
     def extra_repr(self) -> str:
         return str(self.config)
@@ -153,6 +169,24 @@ class Features(torch.nn.Module):
 def stft(wave: torch.Tensor, n_fft: int = 256, hop_length: int = 80) -> torch.Tensor:
     """Power spectrogram ``[..., n_fft//2+1, frames]`` (Hann window, centred)."""
     return Features(FeatureConfig("stft", n_fft=n_fft, hop_length=hop_length)).to(wave.device)(wave)
+
+
+def mel_centres_hz(config: FeatureConfig) -> torch.Tensor:
+    """Centre frequency (Hz) of each Mel band of ``config``: ``[n_mels]`` (Slaney scale, as the filters).
+
+    Slaney's scale is linear below 1 kHz (200/3 Hz per Mel) and logarithmic above; the band
+    edges are spaced evenly in Mel between ``f_min`` and ``f_max``.
+    """
+    f_sp, log_hz, log_mel, step = 200.0 / 3, 1000.0, 15.0, torch.log(torch.tensor(6.4)).item() / 27.0
+
+    def to_mel(f: torch.Tensor) -> torch.Tensor:
+        return torch.where(f < log_hz, f / f_sp, log_mel + torch.log(f.clamp_min(log_hz) / log_hz) / step)
+
+    def to_hz(m: torch.Tensor) -> torch.Tensor:
+        return torch.where(m < log_mel, m * f_sp, log_hz * torch.exp(step * (m - log_mel)))
+
+    lo, hi = to_mel(torch.tensor([config.f_min, config.f_max or config.sample_rate / 2], dtype=torch.float64))
+    return to_hz(torch.linspace(float(lo), float(hi), config.n_mels + 2, dtype=torch.float64))[1:-1].float()
 
 
 def compute_features(
@@ -189,12 +223,30 @@ def cached_features(name: str, waves: torch.Tensor, config: FeatureConfig, **kwa
 # ---- augmentation -------------------------------------------------------------------------
 
 
-def add_noise(wave: torch.Tensor, snr_db: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Add white noise at a signal-to-noise ratio of ``snr_db`` (per example, over the last dim)."""
+def add_noise(wave: torch.Tensor, snr_db: float, generator: torch.Generator | None = None,
+              lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Add white noise at a signal-to-noise ratio of ``snr_db``, per example: ``[..., T] -> [..., T]``.
+
+    The powers are averaged over all ``T`` samples, or, with ``lengths [...]`` (int, the samples
+    before zero padding), over the first ``lengths[i]`` samples only: the SNR *of the speech*.
+    Either way the noise fills all ``T`` samples, padding included.
+    """
     noise = torch.randn(wave.shape, generator=generator, device="cpu").to(wave.device)
-    p_signal = wave.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
-    p_noise = noise.pow(2).mean(-1, keepdim=True)
-    return wave + noise * torch.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
+    if lengths is None:
+        p_signal = wave.pow(2).mean(-1, keepdim=True)
+        p_noise = noise.pow(2).mean(-1, keepdim=True)
+    else:
+        lengths = torch.as_tensor(lengths, device=wave.device)
+        if lengths.shape != wave.shape[:-1]:
+            raise ValueError(f"lengths must have shape {tuple(wave.shape[:-1])} (one per wave), "
+                             f"got {tuple(lengths.shape)}")
+        if (lengths < 1).any() or (lengths > wave.shape[-1]).any():
+            raise ValueError(f"lengths must lie in 1..{wave.shape[-1]} (the samples before padding)")
+        speech = torch.arange(wave.shape[-1], device=wave.device) < lengths.unsqueeze(-1)  # [..., T]
+        n = lengths.unsqueeze(-1).to(wave.dtype)  # [..., 1]
+        p_signal = (wave.pow(2) * speech).sum(-1, keepdim=True) / n
+        p_noise = (noise.pow(2) * speech).sum(-1, keepdim=True) / n
+    return wave + noise * torch.sqrt(p_signal.clamp_min(1e-10) / (p_noise * 10 ** (snr_db / 10)))
 
 
 def time_shift(wave: torch.Tensor, shift: int) -> torch.Tensor:

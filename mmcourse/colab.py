@@ -30,8 +30,9 @@ def in_colab() -> bool:
 
 
 def requirement(repo_url: str = REPO_URL, branch: str = BRANCH) -> str:
-    """The pip requirement that installs mmcourse from the repository."""
-    return f"mmcourse @ git+{repo_url}@{branch}"
+    """The pip requirement that installs mmcourse from the repository (with the ``deploy``
+    extra: chapter 12's ONNX Runtime and FastAPI, which Colab does not preinstall)."""
+    return f"mmcourse[deploy] @ git+{repo_url}@{branch}"
 
 
 def badge_markdown(stem: str) -> str:

@@ -3,6 +3,10 @@
 Fast mode (``MMCOURSE_FAST=1``, set by CI) shrinks data and epochs so that every
 chapter runs in a couple of minutes on two CPU cores. Chapters choose their sizes
 with :func:`pick`, so that the same code runs in both modes.
+
+``MMCOURSE_SEED=k`` (an integer, default 0) adds ``k`` to every seed of the training randomness
+(:func:`seed_everything`, ``fit``, ``loaders``, ...), so that a chapter reruns with other seeds.
+Datasets and their splits keep their own fixed seeds: the test sets stay the same.
 """
 
 from __future__ import annotations
@@ -74,8 +78,23 @@ def results_dir() -> Path:
     return root / "results" if root else Path.cwd() / "results"
 
 
+def seed_offset() -> int:
+    """``MMCOURSE_SEED`` as an integer (0 when unset; read each call)."""
+    raw = os.environ.get("MMCOURSE_SEED", "").strip()
+    try:
+        return int(raw or 0)
+    except ValueError:
+        raise ValueError(f"MMCOURSE_SEED must be an integer (an offset added to every seed), got {raw!r}") from None
+
+
+def offset_seed(seed: int) -> int:
+    """``seed + MMCOURSE_SEED``: what every training seed of the course goes through, once."""
+    return seed + seed_offset()
+
+
 def seed_everything(seed: int = 0) -> int:
-    """Seed Python, NumPy and torch (all devices). Returns the seed."""
+    """Seed Python, NumPy and torch (all devices) with ``seed + MMCOURSE_SEED``. Returns the seed used."""
+    seed = offset_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -16,6 +16,10 @@ CHAPTERS: list[tuple[str, str, str]] = [
     ("04_recurrent_networks", "Recurrent networks", "Ch. 5: RNN, LSTM, GRU, CNN+RNN"),
     ("05_attention_and_transformers", "Attention and Transformers", "Ch. 6: attention, multi-head attention, Transformer, ViT, BERT"),
     ("06_fusion_strategies", "Fusion strategies", "Ch. 7: early, feature-level, late, modular, tensor and attention fusion"),
+    ("07_multimodal_learning", "Learning across modalities",
+     "Ch. 2.3: multimodal learning frameworks; joint, transfer and contrastive learning"),
+    ("12_deployment", "Deployment",
+     "Deployment: the deployment process; optimisation (quantization, pruning, distillation); edge devices; serving with Docker"),
 ]
 
 

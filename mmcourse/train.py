@@ -11,6 +11,7 @@ A batch is ``(x, y)``; ``x`` may be a tensor or a dict of tensors (one per modal
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mmcourse.config import seed_everything
+from mmcourse.config import offset_seed, seed_everything
 from mmcourse.device import autocast, get_device, to_device
 
 Batch = tuple  # (x, y): x a tensor or dict of tensors, y [B] labels
@@ -96,14 +97,48 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None, map_location="cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``); load its ``model`` weights into ``model``."""
+    """Load a checkpoint safely (``weights_only=True``); load its ``model`` weights into ``model``.
+
+    A corrupt or truncated file raises a ``ValueError`` naming it; weights that do not fit
+    ``model`` raise a ``ValueError`` listing the layers that differ (name, expected shape, shape
+    in the file) and the missing and unexpected keys."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, garbage bytes, a pickle that is not plain weights
+        if "Unsupported global" in str(err):  # a real pickle of other objects, refused
+            raise ValueError(f"{path} holds Python objects besides tensors, which weights only loading "
+                             "(weights_only=True, for safety) refuses: save plain state dicts with "
+                             "save_checkpoint({'model': model.state_dict(), ...})") from err
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                         "it may be truncated or corrupt: delete it and save or train again") from err
     if model is not None:
-        model.load_state_dict(state["model"] if "model" in state else state)
+        weights = state["model"] if isinstance(state, dict) and "model" in state else state
+        problems = state_dict_mismatch(model, weights)
+        if problems:
+            raise ValueError(f"the weights in {path} do not fit {type(model).__name__}:\n  "
+                             + "\n  ".join(problems)
+                             + "\n(was it saved from a model built with other sizes?)")
+        model.load_state_dict(weights)
     return state
+
+
+def state_dict_mismatch(model: nn.Module, weights: dict) -> list[str]:
+    """How ``weights`` (a state dict) differ from ``model``'s: one line per layer of another shape,
+    then the missing and the unexpected keys (at most 10 of each). Empty when they fit."""
+    if not isinstance(weights, dict):
+        return [f"expected a state dict (name -> tensor), got {type(weights).__name__}"]
+    own = model.state_dict()
+    lines = [f"{k}: expected {tuple(v.shape)}, got {tuple(weights[k].shape)}" for k, v in own.items()
+             if k in weights and hasattr(weights[k], "shape") and tuple(weights[k].shape) != tuple(v.shape)]
+    for label, keys in (("missing", [k for k in own if k not in weights]),
+                        ("unexpected", [k for k in weights if k not in own])):
+        if keys:
+            more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+            lines.append(f"{label} keys: {', '.join(keys[:10])}{more}")
+    return lines
 
 
 def _batch_size(y: torch.Tensor) -> int:
@@ -173,7 +208,8 @@ def fit(
         epochs: passes over ``train_loader``.
         optimizer: defaults to Adam(lr). ``scheduler`` is stepped after every batch.
         loss_fn: ``loss_fn(model(x), y)``, cross-entropy by default.
-        seed: seeds Python/NumPy/torch before training (None: leave the RNGs alone).
+        seed: seeds Python/NumPy/torch with ``seed + MMCOURSE_SEED`` before training (None: leave the
+            RNGs alone).
         checkpoint: if given, the best weights are also saved there (atomically).
         monitor: ``"val_acc"`` (higher is better) or ``"val_loss"`` (lower is better); without a
             ``val_loader`` the train metrics are monitored instead.
@@ -183,6 +219,8 @@ def fit(
     Ctrl-C (KeyboardInterrupt) ends training cleanly: the best weights are restored and the
     history so far is returned with ``history.interrupted = True``.
     """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1 (passes over train_loader), got {epochs!r}")
     if seed is not None:
         seed_everything(seed)
     device = device or get_device()
@@ -259,10 +297,10 @@ def evaluate(model: nn.Module, loader: Iterable[Batch], loss_fn: Callable = nn.f
 
 
 def loaders(train, val=None, test=None, batch_size: int = 128, seed: int = 0):
-    """DataLoaders for the splits given (train shuffled with a seeded generator)."""
+    """DataLoaders for the splits given (train shuffled by a generator seeded with ``seed + MMCOURSE_SEED``)."""
     from torch.utils.data import DataLoader
 
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(offset_seed(seed))
     out = [DataLoader(train, batch_size=batch_size, shuffle=True, generator=g)]
     out += [DataLoader(d, batch_size=batch_size * 2) for d in (val, test) if d is not None]
     return out if len(out) > 1 else out[0]

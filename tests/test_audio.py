@@ -45,6 +45,17 @@ def test_features_agree_with_librosa(waves, kind, rtol, atol):
         assert np.abs(ours[i] - ref).max() <= rtol * np.abs(ref).max() + atol
 
 
+@pytest.mark.parametrize("cfg", [FeatureConfig(), FeatureConfig(n_mels=64, f_min=50, f_max=3500),
+                                 FeatureConfig(sample_rate=16000, n_mels=80)])
+def test_mel_centres_agree_with_librosa(cfg):
+    ref = librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.f_min, fmax=cfg.f_max or cfg.sample_rate / 2)[1:-1]
+    np.testing.assert_allclose(audio.mel_centres_hz(cfg).numpy(), ref, atol=0.01)  # Hz
+    # each Mel filter of Features peaks at (the STFT bin nearest to) its centre
+    fb = Features(FeatureConfig("mel", **{k: v for k, v in vars(cfg).items() if k != "kind"})).mel_fb  # [F, M]
+    bin_hz = cfg.sample_rate / cfg.n_fft
+    assert (fb.argmax(0) * bin_hz - torch.tensor(ref)).abs().max() <= bin_hz
+
+
 def test_batched_equals_one_by_one(waves):
     f = Features(kind="logmel")
     batched = f(waves)
@@ -58,6 +69,13 @@ def test_feature_errors():
         Features(kind="cqt")
     with pytest.raises(ValueError, match="float"):
         Features()(torch.zeros(10, dtype=torch.int16))
+    with pytest.raises(ValueError, match=r"\[T\] or \[B, T\].*\(2, 2, 800\).*mix down to mono.*mean\(dim=1\)"):
+        Features()(torch.zeros(2, 2, 800))  # [B, C, T] stereo
+    with pytest.raises(ValueError, match=r"\[T\] or \[B, T\], got shape \(\)"):
+        Features()(torch.tensor(0.5))
+    for empty in (torch.zeros(0), torch.zeros(3, 0), torch.zeros(0, 800)):
+        with pytest.raises(ValueError, match="empty"):
+            Features(kind="mfcc")(empty)
 
 
 def test_cache_reuses_and_keys_on_parameters(waves, tmp_path, monkeypatch):
@@ -103,6 +121,34 @@ def test_augmentations():
     noisy = audio.add_noise(x, snr_db=10, generator=g)
     snr = 10 * torch.log10(x.pow(2).mean(-1) / (noisy - x).pow(2).mean(-1))
     torch.testing.assert_close(snr, torch.full((3,), 10.0), atol=1e-3, rtol=0)
+    shifted = audio.time_shift(x, 100)
+    assert torch.equal(shifted[:, 100:], x[:, :-100]) and shifted[:, :100].abs().sum() == 0
+    assert audio.change_speed(x, 2.0).shape[-1] == 4000
+
+
+def test_add_noise_snr_over_the_speech_only():
+    """With ``lengths``, the SNR holds over the unpadded samples (measured with numpy), and the
+    padding gets noise too; the whole-clip SNR is then lower by 10 log10(T / length)."""
+    lengths = torch.tensor([2000, 5000, 8000])
+    x = torch.sin(torch.linspace(0, 300, 8000)).repeat(3, 1)  # [3, 8000]
+    x[torch.arange(8000) >= lengths[:, None]] = 0  # zero padding after each length
+    noisy = audio.add_noise(x, snr_db=10, generator=torch.Generator().manual_seed(0), lengths=lengths)
+    clean, dirty = x.numpy().astype(np.float64), noisy.numpy().astype(np.float64)
+    for c, d, n in zip(clean, dirty, lengths.tolist(), strict=True):
+        speech = 10 * np.log10(np.sum(c[:n] ** 2) / np.sum((d[:n] - c[:n]) ** 2))
+        whole = 10 * np.log10(np.sum(c**2) / np.sum((d - c) ** 2))
+        assert abs(speech - 10) < 1e-3
+        assert abs(whole - (10 - 10 * np.log10(8000 / n))) < 0.3  # the noise in the padding counts
+        if n < 8000:
+            assert np.abs(d[n:]).max() > 0  # the padding is noisy too
+    with pytest.raises(ValueError, match="lengths must have shape"):
+        audio.add_noise(x, 10, lengths=lengths[:2])
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        audio.add_noise(x, 10, lengths=torch.tensor([0, 10, 9000]))
+
+
+def test_time_shift_and_speed():
+    x = torch.sin(torch.linspace(0, 100, 8000)).repeat(3, 1)  # [3, 8000]
     shifted = audio.time_shift(x, 100)
     assert torch.equal(shifted[:, 100:], x[:, :-100]) and shifted[:, :100].abs().sum() == 0
     assert audio.change_speed(x, 2.0).shape[-1] == 4000

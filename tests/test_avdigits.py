@@ -7,14 +7,18 @@ import numpy as np
 import pytest
 import torch
 
+from mmcourse.audio import add_noise
 from mmcourse.data import AVDigits, DictBatches
 from mmcourse.data.avdigits import (
+    RECIPE,
+    TRAIN_RECIPE,
     _pca_basis,
     decode_words,
     noisy_images,
     occlude,
     pairing,
     remove_pca_energy,
+    snr_levels,
     typo_words,
 )
 from mmcourse.data.images import _mnist_arrays, pool_indices
@@ -78,6 +82,31 @@ def test_image_noise_and_occlusion():
     assert abs(float(n.std()) - 0.3) < 0.01 and torch.equal(n, noisy_images(x, 0.3, seed=0))
     o = occlude(torch.ones(50, 1, 28, 28), 14, seed=0)
     assert bool(((o == 0).sum((1, 2, 3)) == 196).all())  # one 14x14 square each
+
+
+def test_noise_ranges_draw_one_level_per_example():
+    g = torch.Generator().manual_seed(5)
+    want = 0.4 * torch.rand(400, 1, generator=g)  # the levels noisy_images draws for seed 5
+    n = noisy_images(torch.zeros(400, 1, 28, 28), (0.0, 0.4), seed=5)
+    got = n.reshape(400, -1).std(1)  # each image's own noise std
+    assert torch.allclose(got, want[:, 0], atol=0.01, rtol=0.06)
+    assert float(got.min()) < 0.05 and float(got.max()) > 0.35  # the range is covered
+    # audio: each recording gets its own SNR, measured back from the noise that was added
+    wave = torch.randn(300, 8000, generator=torch.Generator().manual_seed(1))
+    snr = snr_levels((-6.0, 40.0), 3000, torch.Generator().manual_seed(2))  # [3000, 1] dB
+    noisy = add_noise(wave.repeat(10, 1), snr, generator=torch.Generator().manual_seed(3))
+    measured = 10 * torch.log10(wave.repeat(10, 1).pow(2).mean(1) / (noisy - wave.repeat(10, 1)).pow(2).mean(1))
+    assert torch.allclose(measured, snr[:, 0], atol=1e-3)
+    amp = 10 ** (-snr / 20)  # noise / signal amplitude: uniform from 0.01 (40 dB) to 2 (-6 dB)
+    assert float(amp.min()) >= 0.01 - 1e-6 and float(amp.max()) <= 2 + 1e-5
+    assert abs(float(amp.mean()) - 1.005) < 0.03 and abs(float((snr <= -3).float().mean()) - (2 - 2**0.5) / 1.99) < 0.03
+    with pytest.raises(ValueError, match="low <= high"):
+        noisy_images(torch.zeros(2, 1, 28, 28), (0.4, 0.1), seed=0)
+    with pytest.raises(ValueError, match="low <= high"):
+        snr_levels((20.0, -6.0), 3, torch.Generator())
+    # the chapter's recipe: train covers val / test's level at its noisy end
+    assert TRAIN_RECIPE["audio_snr_db"][0] == RECIPE["audio_snr_db"]
+    assert TRAIN_RECIPE["image_noise"][1] == RECIPE["image_noise"]
 
 
 def test_typo_words_and_decoding():

@@ -60,6 +60,7 @@ class WidgetCase:
 CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
     WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
+    WidgetCase("07_multimodal_learning", "query"),  # the retrieval widget (cached embeddings)
     # Panels over trained models: their training cells take minutes in CI, so opt-in.
     WidgetCase("03_convolutions", "channel", slow=True),  # learned feature maps
     WidgetCase("05_attention_and_transformers", "example", slow=True),  # attention

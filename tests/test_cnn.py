@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmcourse.models.cnn import LeNet, ResidualBlock, ResidualCNN, SpectrogramCNN, count_parameters
+from mmcourse.models import count_parameters
+from mmcourse.models.cnn import LeNet, ResidualBlock, ResidualCNN, SpectrogramCNN
 from mmcourse.viz.features import feature_map_panel, plot_filters
 
 # (factory, input shape, output shape, feature-map shapes)

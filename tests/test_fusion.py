@@ -18,12 +18,12 @@ from mmcourse.fusion import (
     LowRankTensorFusion,
     MultimodalModel,
     TensorFusion,
-    count_params,
     low_rank_params,
     tensor_fusion_params,
 )
 from mmcourse.fusion.model import drop_modalities
 from mmcourse.fusion.zoo import FUSION, UNIMODAL, build
+from mmcourse.models import count_parameters
 from mmcourse.models.encoders import AudioEncoder, ImageEncoder, TextEncoder
 
 DIMS = {"image": 6, "audio": 4}
@@ -112,8 +112,8 @@ def test_low_rank_equals_tensor_fusion_with_its_full_weight(dims):
 def test_parameter_counts_grow_exponentially_vs_linearly():
     for dims in ([4, 6], [4, 6, 3]):
         named = {f"m{i}": d for i, d in enumerate(dims)}
-        assert count_params(TensorFusion(named, 8)) == tensor_fusion_params(dims, 8)
-        assert count_params(LowRankTensorFusion(named, 8, 4)) == low_rank_params(dims, 8, 4)
+        assert count_parameters(TensorFusion(named, 8)) == tensor_fusion_params(dims, 8)
+        assert count_parameters(LowRankTensorFusion(named, 8, 4)) == low_rank_params(dims, 8, 4)
     assert tensor_fusion_params([32] * 3, 32) == 33**3 * 32 + 32
     ratios = [tensor_fusion_params([32] * m, 32) / tensor_fusion_params([32] * (m - 1), 32) for m in (3, 4, 5)]
     assert all(abs(r - 33) < 0.1 for r in ratios)  # x33 per modality
@@ -137,7 +137,7 @@ def test_attention_fusion_matches_the_softmax_by_hand_and_masks_missing():
     f = AttentionFusion(DIMS, dim=8, heads=1)
     x = feats()
     y, a = f(x, return_weights=True)
-    k = torch.stack([f.proj[m](x[m]) for m in DIMS], 1) + f.modality_emb  # [B, M, 8]
+    k = torch.stack([F.layer_norm(f.proj[m](x[m]), (8,)) for m in DIMS], 1) + f.modality_emb  # [B, M, 8]
     wq, wk, wv = f.attn.in_proj_weight.chunk(3)
     bq, bk, bv = f.attn.in_proj_bias.chunk(3)
     q = f.query[0, 0] @ wq.T + bq  # [8]
@@ -168,6 +168,32 @@ def test_cross_transformer_attends_across_and_ignores_context_order():
     assert not torch.allclose(y[:, :8], y3[:, :8], atol=1e-3)
 
 
+@pytest.mark.parametrize("norm, readout", [("pre", "summary"), ("post", "mean")])
+def test_cross_transformer_block_by_hand(norm, readout):
+    torch.manual_seed(0)
+    f = CrossModalTransformer({"image": 6, "audio": 4}, dim=8, heads=2, norm=norm, readout=readout).eval()
+    g = torch.Generator().manual_seed(4)
+    x = {"image": torch.randn(3, 5, 6, generator=g), "audio": torch.randn(3, 7, 4, generator=g)}
+    t = {m: f.proj[m](x[m]) for m in x}
+    ys = []
+    for m, o in (("image", "audio"), ("audio", "image")):
+        blk = f.blocks[m]
+        if norm == "pre":  # a + MHA(LN a, LN o, LN o), then + FFN(LN .); LN of token 0
+            c = F.layer_norm(t[o], (8,))
+            h = t[m] + blk.attn(F.layer_norm(t[m], (8,)), c, c)[0]
+            h = h + blk.ff(F.layer_norm(h, (8,)))
+            ys.append(F.layer_norm(h[:, 0], (8,)))
+        else:  # LN(a + MHA(a, o, o)), LN(. + FFN(.)); mean of the local tokens
+            h = F.layer_norm(t[m] + blk.attn(t[m], t[o], t[o])[0], (8,))
+            h = F.layer_norm(h + blk.ff(h), (8,))
+            ys.append(h[:, 1:].mean(1))
+    assert torch.allclose(f(x), torch.cat(ys, -1), atol=1e-5)
+    with pytest.raises(ValueError, match="readout"):
+        CrossModalTransformer({"image": 6, "audio": 4}, readout="max")
+    with pytest.raises(ValueError, match="norm"):
+        CrossModalTransformer({"image": 6, "audio": 4}, norm="mid")
+
+
 def test_hybrid_is_a_weighted_sum_of_joint_and_unimodal_logits():
     torch.manual_seed(0)
     f = HybridFusion(DIMS, 4, hidden=5)
@@ -184,7 +210,7 @@ def test_hybrid_is_a_weighted_sum_of_joint_and_unimodal_logits():
 REFERENCE = {
     "image only": 0.84507, "audio only": 1.69971, "early": -1.60177, "concat": -0.13581,
     "late mean": 0.21405, "late learned": 0.21405, "late PoE": -184.65604, "tensor": 0.99747,
-    "low-rank tensor": 0.16429, "GMU": -1.73375, "attention": -1.98504, "cross transformer": -4.04891,
+    "low-rank tensor": 0.16429, "GMU": -1.73375, "attention": -1.98907, "cross transformer": -6.93051,
     "hybrid": -0.16872,
 }  # fmt: skip
 
@@ -252,9 +278,11 @@ def test_encoders_shapes_and_errors():
     torch.manual_seed(0)
     x = raw_batch(text=True)
     img, aud, txt = ImageEncoder(1, 16), AudioEncoder(40, 16), TextEncoder(dim=16)
-    assert img(x["image"]).shape == (4, 16) and img.tokens(x["image"]).shape == (4, 49, 16)
-    assert aud(x["audio"]).shape == (4, 16) and aud.tokens(x["audio"]).shape == (4, 26, 16)
-    assert txt(x["text"]).shape == (4, 16) and txt.tokens(x["text"]).shape == (4, 5, 16)
+    assert img(x["image"]).shape == (4, 16) and img.tokens(x["image"]).shape == (4, 1 + 49, 16)
+    assert aud(x["audio"]).shape == (4, 16) and aud.tokens(x["audio"]).shape == (4, 1 + 26, 16)
+    assert txt(x["text"]).shape == (4, 16) and txt.tokens(x["text"]).shape == (4, 1 + 5, 16)
+    for enc, v in ((img, x["image"]), (aud, x["audio"]), (txt, x["text"])):  # token 0: the summary embedding
+        assert torch.allclose(enc.tokens(v)[:, 0], enc(v), atol=1e-6)
     with pytest.raises(ValueError, match="28, 28"):
         img(torch.zeros(2, 3, 28, 28))
     with pytest.raises(ValueError, match="40 Mel"):
@@ -274,3 +302,26 @@ def test_modality_dropout_never_drops_everything_and_is_off_in_eval():
     model = build("concat", modality_dropout=0.5).eval()
     x = raw_batch()
     assert torch.equal(model(x), model(x))  # eval: deterministic, nothing dropped
+
+
+def test_fusion_levels_diagram_text_is_legible_and_inside_its_boxes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mmcourse.viz.fusion import draw_fusion_levels
+
+    fig = Figure(figsize=(9, 4.4), dpi=72)  # as the chapter stores it
+    canvas = FigureCanvasAgg(fig)
+    boxes = draw_fusion_levels(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    assert len(boxes) == 5 + 6 + 7 + 8  # early, feature, late, hybrid
+    ext = {id(b): b.get_bbox_patch().get_window_extent(r) for b in boxes}
+    for b in boxes:
+        assert b.get_fontsize() * fig.dpi / 72 >= 8  # >= 8 px as stored
+        box, text, panel = ext[id(b)], b.get_window_extent(r), b.axes.get_window_extent(r)
+        assert box.x0 <= text.x0 and text.x1 <= box.x1 and box.y0 <= text.y0 and text.y1 <= box.y1, b.get_text()
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, b.get_text()
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a.axes is not b.axes or not ext[id(a)].overlaps(ext[id(b)]), (a.get_text(), b.get_text())

@@ -175,7 +175,7 @@ def test_catches_big_output(chapter: Path):
         return fn
 
     _edit(chapter, add({"output_type": "stream", "name": "stdout", "text": "x" * 1_100_000}))
-    assert _rules(chapter) == {"outputs"}
+    assert _rules(chapter) == {"outputs", "text-size"}
     chapter_problems = hygiene.check(chapter, root=chapter.parents[1])
     assert any("1.1 MB" in p for p in chapter_problems), chapter_problems
 
@@ -188,3 +188,75 @@ def test_catches_error_and_cdn_outputs(chapter: Path):
         "output_type": "display_data", "metadata": {},
         "data": {"text/html": '<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'}}]))
     assert _rules(chapter) == {"no-cdn"}
+
+
+SCRATCH = '''\
+import matplotlib.pyplot as plt
+import mmcourse.viz  # installs the figure lint
+
+print("x" * 11_000)  # 11 KB of text
+fig, ax = plt.subplots()
+ax.plot([0, 1], [1, 0])
+ax.set_title("unlabelled curve")
+plt.show()
+b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8)  # a bytes value left as the last expression
+'''
+
+
+def test_scratch_notebook_breaking_each_output_rule(chapter: Path):
+    """A real kernel runs a cell that prints 11 KB, shows an unlabelled figure (inline backend)
+    and leaves a bytes value as its last expression: hygiene reports each rule once."""
+    from nbclient import NotebookClient
+
+    scratch = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SCRATCH)])
+    NotebookClient(scratch, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = scratch.cells[0].outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure was shown
+
+    def splice(nb):
+        [c for c in nb["cells"] if c["cell_type"] == "code"][1]["outputs"] = json.loads(json.dumps(outputs))
+
+    _edit(chapter, splice)
+    problems = hygiene.check(chapter, root=chapter.parents[1])
+    assert _rules(chapter) == {"text-size", "bytes", "figure-lint"}, problems
+    assert any("11 KB of text" in p for p in problems)
+    assert any("b'\\x89PNG" in p for p in problems)
+    lint = [p for p in problems if p.startswith("[figure-lint]")]
+    assert len(lint) == 2 and all("'unlabelled curve'" in p for p in lint)
+    assert {"no x label", "no y label"} == {q for p in lint for q in ("no x label", "no y label") if q in p}
+
+
+def test_images_do_not_count_as_text_and_small_outputs_pass(chapter: Path):
+    png = {"output_type": "display_data", "metadata": {},
+           "data": {"image/png": "iVBORw0KGgo" * 2000, "text/plain": "<Figure size 640x480 with 1 Axes>"}}
+    _edit(chapter, lambda nb: [c for c in nb["cells"] if c["cell_type"] == "code"][1]["outputs"].append(png))
+    assert _rules(chapter) == set()
+    _edit(chapter, lambda nb: [c for c in nb["cells"] if c["cell_type"] == "code"][1]["outputs"].append(
+        {"output_type": "execute_result", "metadata": {}, "execution_count": 2, "data": {"text/plain": "b'abc'"}}))
+    assert _rules(chapter) == set()  # a bytes value without escapes is not a dump
+
+
+def test_catches_a_full_mode_result_without_margin(chapter: Path):
+    res = chapter.parents[1] / "results" / f"{STEM}.json"
+    row = {"metric": "acc", "value": 0.8, "target": 0.8, "higher_is_better": True, "mode": "full"}
+    res.write_text(json.dumps([row]))
+    assert _rules(chapter) == {"results"}
+    res.write_text(json.dumps([{**row, "value": 0.81, "spread": 0.02}]))
+    assert any("smaller than the seed-to-seed spread" in p for p in hygiene.check(chapter, root=chapter.parents[1]))
+    res.write_text(json.dumps([{**row, "value": 0.83, "spread": 0.02}]))
+    assert _rules(chapter) == set()
+
+
+def test_a_draft_successor_defers_only_the_margin_rule(chapter: Path):
+    """A published chapter whose rebuild waits in notebooks/drafts/ keeps its last good build:
+    a result on its target is then tolerated, a missed target never is."""
+    res = chapter.parents[1] / "results" / f"{STEM}.json"
+    row = {"metric": "acc", "value": 0.8, "target": 0.8, "higher_is_better": True, "mode": "full"}
+    res.write_text(json.dumps([row]))
+    drafts = chapter.parents[1] / "notebooks" / "drafts"
+    drafts.mkdir()
+    (drafts / f"{STEM}.py").write_text("# the successor, not built yet\n")
+    assert _rules(chapter) == set()
+    res.write_text(json.dumps([{**row, "value": 0.79}]))
+    assert _rules(chapter) == {"results"}

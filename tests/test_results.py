@@ -36,3 +36,45 @@ def test_missed_targets_fail(tmp_path):
     assert len(r.missed()) == 2 and "NO" in str(err.value)
     with pytest.raises(ValueError, match="diverged"):
         r.record("acc", float("nan"))
+
+
+def test_full_mode_needs_a_margin_at_least_the_seed_spread(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_FAST", "0")
+    r = Results("99_test", tmp_path)
+    r.record("acc", 0.985, target=0.985)  # exactly on its target
+    with pytest.raises(TargetMissed, match="sits exactly on its target"):
+        r.check_targets()
+    assert [e["metric"] for e in r.too_close()] == ["acc"] and r.missed() == []
+    r.record("acc", 0.99, target=0.985, spread=0.008)  # margin 0.005 < spread 0.008
+    with pytest.raises(TargetMissed, match="smaller than the seed-to-seed spread 0.008"):
+        r.check_targets()
+    r.record("acc", 0.995, target=0.985, spread=0.008)  # margin 0.01 >= spread
+    r.record("loss", 1.2, target=1.5, higher_is_better=False, spread=0.1)
+    table = r.check_targets()
+    assert "0.008" in table and "spread" in table.splitlines()[0]
+    rows = json.loads((tmp_path / "99_test.json").read_text())
+    assert next(e for e in rows if e["metric"] == "acc")["spread"] == 0.008
+    with pytest.raises(ValueError, match="spread"):
+        r.record("acc", 0.99, target=0.9, spread=-1)
+
+
+def test_fast_mode_and_old_files_need_no_margin(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_FAST", "1")
+    r = Results("99_test", tmp_path)
+    r.record("acc", 0.9, target=0.9, spread=0.05)  # fast targets are lower: no margin rule
+    assert "yes" in r.check_targets()
+    monkeypatch.setenv("MMCOURSE_FAST", "0")
+    old = {"metric": "acc", "value": 0.99, "target": 0.98, "higher_is_better": True, "mode": "full", "seed": 0}
+    (tmp_path / "98_old.json").write_text(json.dumps([old]))  # written before "spread" existed
+    r2 = Results("98_old", tmp_path)
+    assert r2.load() == [old]
+    r2.record("acc", 0.99, target=0.98)
+    assert "yes" in r2.check_targets()
+
+
+def test_seed_offset_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_SEED", "3")
+    assert Results("99_test", tmp_path).record("acc", 0.5, seed=1)["seed"] == 4
+    monkeypatch.setenv("MMCOURSE_SEED", "x")
+    with pytest.raises(ValueError, match="MMCOURSE_SEED must be an integer"):
+        Results("99_test", tmp_path).record("acc", 0.5)

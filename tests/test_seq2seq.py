@@ -11,6 +11,7 @@ from mmcourse.data.dates import (
     TRAIN_FORMATS,
     date_pairs,
     date_splits,
+    field_spans,
     format_parts,
     format_regex,
     matches_any,
@@ -21,12 +22,13 @@ from mmcourse.models.seq2seq import (
     BOS,
     EOS,
     PAD,
-    CharVocab,
+    SEQ2SEQ_SPECIALS,
     PairData,
     Seq2SeqTransformer,
     seq2seq_batch,
     token_loss,
 )
+from mmcourse.text import Vocab
 from mmcourse.viz.attention import seq2seq_attention_panel
 
 REF_SEQ2SEQ_LOGIT = 0.151133  # torch.manual_seed(0), torch 2.11 CPU
@@ -84,8 +86,36 @@ def test_held_out_formats_recombine_training_parts():
     assert not matches_any("3/4/2021", TRAIN_FORMATS) and matches_any("3/04/2021", TRAIN_FORMATS)
 
 
+def test_field_spans_locate_day_month_and_year():
+    assert field_spans("3rd of Mar 2021", "{dth} of {mon} {yyyy}") == {"day": (0, 3), "month": (7, 10),
+                                                                        "year": (11, 15)}
+    assert field_spans("Wednesday, 3 Mar 2021", "{weekday}, {d} {mon} {yyyy}")["day"] == (11, 12)
+    for p in date_splits(300, 50, 300, seed=0)["test"]:
+        spans = field_spans(p.source, p.format)
+        year, month, day = p.target.split("-")
+        assert p.source[slice(*spans["year"])] == year
+        assert p.source[slice(*spans["day"])].rstrip("stndrh").zfill(2) == day
+        assert spans["day"][1] <= spans["month"][0] or spans["month"][1] <= spans["day"][0]
+        assert month in {p.source[slice(*spans["month"])].zfill(2)} or p.source[slice(*spans["month"])][:3].isalpha()
+    with pytest.raises(ValueError, match="cannot produce"):
+        field_spans("3/4/2021", "{dd}/{mm}/{yyyy}")
+
+
+def test_heatmap_has_a_colour_bar():
+    from matplotlib.figure import Figure
+
+    from mmcourse.viz.attention import draw_heatmap
+
+    fig = Figure()
+    draw_heatmap(fig.add_subplot(), torch.softmax(torch.randn(3, 4), -1), list("abcd"), list("xyz"))
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "attention weight"
+    fig = Figure()
+    draw_heatmap(fig.add_subplot(), torch.ones(2, 2), colorbar=False)
+    assert len(fig.axes) == 1
+
+
 def test_char_vocab_and_batches():
-    v = CharVocab(["12 May", "2021-05-12"])
+    v = Vocab.characters(["12 May", "2021-05-12"], **SEQ2SEQ_SPECIALS)
     assert v.itos[:3] == ["<pad>", "<bos>", "<eos>"] and len(v) == 3 + len(set("12 May2021-05-12"))
     ids = v.encode("12 May", bos_eos=True)
     assert ids[0] == BOS and ids[-1] == EOS and v.decode(ids) == "12 May"

@@ -22,9 +22,14 @@ from mmcourse.models.sequence import (
     masked_mean_std,
     unigram_baseline,
 )
-from mmcourse.text import CharVocab, split_text
+from mmcourse.text import Vocab, split_text
 from mmcourse.viz import Panel
-from mmcourse.viz.sequences import draw_packing, draw_sampling, plot_gradient_norms
+from mmcourse.viz.sequences import (
+    draw_packing,
+    draw_sampling,
+    plot_gradient_norms,
+    plot_until_diverged,
+)
 
 
 def _padded_batch(seed=0, lengths=(9, 3, 6, 1), features=5):
@@ -180,7 +185,7 @@ def test_lm_loss_and_unigram_baseline_by_hand():
     with pytest.raises(ValueError, match="targets"):
         lm_loss(logits, targets[:, :2])
     train, val = "aaab", "abcc"
-    vocab = CharVocab.from_text(train + val)  # a, b, c
+    vocab = Vocab.characters(train + val)  # a, b, c
     counts = Counter(train)
     p = {ch: (counts[ch] + 1) / (len(train) + 3) for ch in "abc"}
     expected = -sum(math.log(p[ch]) for ch in val) / len(val)
@@ -201,8 +206,8 @@ def test_char_chunks_are_shifted_windows():
 
 def test_char_vocab_round_trips_tiny_shakespeare():
     text = tiny_shakespeare()
-    vocab = CharVocab.from_text(text)
-    assert len(vocab) == 65 and vocab.chars == sorted(vocab.chars)
+    vocab = Vocab.characters(text)
+    assert len(vocab) == 65 and vocab.itos == sorted(vocab.itos)
     chunk = text[:5000]
     ids = vocab.encode(chunk)
     assert ids.dtype == torch.int64 and ids.shape == (5000,)
@@ -214,20 +219,20 @@ def test_char_vocab_round_trips_tiny_shakespeare():
     with pytest.raises(ValueError, match="outside"):
         vocab.decode([65])
     with pytest.raises(ValueError, match="distinct"):
-        CharVocab("aa")
+        Vocab("aa")
     with pytest.raises(ValueError, match="val_fraction"):
         split_text(text, 1.5)
 
 
 def test_sampling_panel_redraws_and_plots_validate_input():
     torch.manual_seed(0)
-    vocab = CharVocab.from_text("abcdefgh \n")
+    vocab = Vocab.characters("abcdefgh \n")
     lm = CharLM(len(vocab), embed=4, hidden=8)
     prompt = vocab.encode("abc")
 
     def draw(fig, temperature):
         ids = lm.sample(prompt, 40, temperature, torch.Generator().manual_seed(0))
-        draw_sampling(fig, lm.next_probs(prompt, temperature), vocab.chars, vocab.decode(ids), temperature)
+        draw_sampling(fig, lm.next_probs(prompt, temperature), vocab.itos, vocab.decode(ids), temperature)
 
     panel = Panel(draw, temperature=FloatSlider(value=1.0, min=0.1, max=2.0))
     before = panel.image.value
@@ -242,3 +247,23 @@ def test_sampling_panel_redraws_and_plots_validate_input():
         draw_packing(Figure(), torch.ones(2, 2))
     with pytest.raises(ValueError, match=r"\[T\]"):
         plot_gradient_norms(Figure().subplots(), {"x": torch.ones(2, 2)})
+
+
+def test_packing_figure_counts_the_cells_of_the_padded_batch():
+    fig = Figure()
+    draw_packing(fig, torch.tensor([5, 2, 7]), padded_length=10)
+    assert "3 x 10 = 30 cells, 14 real" in fig.axes[0].get_title()
+    assert fig.axes[0].images[0].get_array().shape == (3, 10)
+    assert sum(p.get_height() for p in fig.axes[1].patches) == 14  # packed: only the real frames
+    draw_packing(fig := Figure(), torch.tensor([5, 2, 7]))  # default: padded to the longest
+    assert "= 21 cells" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="padded_length"):
+        draw_packing(Figure(), torch.tensor([5, 2, 7]), padded_length=6)
+
+
+def test_plot_until_diverged_stops_at_the_first_non_finite_value():
+    ax = Figure().subplots()
+    assert plot_until_diverged(ax, [3.0, 2.0, float("inf"), float("nan")], "a") == 2
+    assert list(ax.lines[0].get_ydata()) == [3.0, 2.0]
+    assert ax.lines[1].get_xdata()[0] == 2  # the red cross
+    assert plot_until_diverged(ax, [1.0, 0.5], "b") is None

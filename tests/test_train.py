@@ -136,3 +136,36 @@ def test_fit_accepts_dict_inputs_and_regression():
     reg = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=16)
     h = fit(nn.Linear(3, 1), reg, epochs=20, lr=0.05, loss_fn=nn.functional.mse_loss, progress=False)
     assert "train_acc" not in h.rows[0] and h["train_loss"][-1] < 0.01
+
+
+@pytest.mark.parametrize("epochs", [0, -2, 1.5, True])
+def test_fit_rejects_a_bad_epoch_count(epochs):
+    data = DataLoader(TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,))), batch_size=4)
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+        fit(nn.Linear(3, 2), data, epochs=epochs, progress=False)
+
+
+def test_corrupt_or_truncated_checkpoint_names_the_file(tmp_path):
+    good = save_checkpoint({"model": nn.Linear(3, 2).state_dict()}, tmp_path / "good.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # an interrupted copy
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    for path in (cut, junk):
+        with pytest.raises(ValueError, match=f"{path.name} is not a readable checkpoint.*delete it"):
+            load_checkpoint(path, nn.Linear(3, 2))
+
+
+def test_checkpoint_of_another_shape_lists_the_layers(tmp_path):
+    path = save_checkpoint({"model": nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).state_dict()},
+                           tmp_path / "m.pt")
+    other = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2), nn.Linear(2, 2))
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path, other)
+    msg = str(err.value)
+    assert "m.pt do not fit Sequential" in msg
+    assert "0.weight: expected (5, 3), got (4, 3)" in msg and "2.weight: expected (2, 5), got (2, 4)" in msg
+    assert "missing keys: 3.weight, 3.bias" in msg
+    extra = nn.Sequential(nn.Linear(3, 4))
+    with pytest.raises(ValueError, match=r"unexpected keys: 2\.weight, 2\.bias"):
+        load_checkpoint(path, extra)

@@ -6,18 +6,18 @@ from torch import nn
 
 from mmcourse.models.attention import causal_mask, padding_mask
 from mmcourse.models.bert import (
+    BERT_SPECIALS,
     IGNORE,
     MASK,
     MaskedLMData,
     TinyBERT,
-    Vocab,
     mask_tokens,
     masked_accuracy,
     mlm_loss,
-    tokenize,
     windows,
 )
 from mmcourse.models.transformer import Decoder, DecoderBlock, Encoder, EncoderBlock
+from mmcourse.text import Vocab, tokenize
 
 REF_ENCODER_SUM = 0.477655  # torch.manual_seed(0), torch 2.11 CPU
 REF_BERT_LOGIT = -0.164816  # torch.manual_seed(0), torch 2.11 CPU
@@ -103,9 +103,9 @@ def test_encoder_without_positions_is_permutation_equivariant():
 def test_tokenize_vocab_windows():
     toks = tokenize("To be, or not to be: that is the question. O'er")
     assert toks == ["to", "be", ",", "or", "not", "to", "be", ":", "that", "is", "the", "question", ".", "o'er"]
-    v = Vocab(toks, size=3)
-    assert v.itos[:3] == ["[PAD]", "[UNK]", "[MASK]"] and v.itos[3:5] == ["to", "be"]
-    assert v.encode(["to", "zebra"]) == [3, 1] and v.decode([3, 4, 0]) == "to be"
+    v = Vocab.build([toks], max_size=3, **BERT_SPECIALS)
+    assert v.itos[:3] == ["[PAD]", "[UNK]", "[MASK]"] and v.itos[3:5] == ["be", "to"]  # ties by code point
+    assert v.encode(["to", "zebra"]).tolist() == [4, 1] and v.decode([4, 3, 0]) == "to be"
     w = windows(list(range(10)), 4)
     assert w.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
     with pytest.raises(ValueError):
@@ -114,9 +114,9 @@ def test_tokenize_vocab_windows():
 
 def test_character_vocab():
     text = "to be, or not to be"
-    v = Vocab(text, sep="")
+    v = Vocab.characters(text, order="frequency", **BERT_SPECIALS)
     assert len(v) == 3 + len(set(text))
-    assert v.itos[3:6] == [" ", "o", "t"]  # most frequent first (ties: first seen first)
+    assert v.itos[3:6] == [" ", "o", "t"]  # most frequent first
     ids = v.encode("to be?")
     assert ids[-1] == 1 and v.decode(ids[:-1]) == "to be"
     w = windows(v.encode(text), 8)
@@ -126,7 +126,7 @@ def test_character_vocab():
 
 def test_mask_tokens_on_characters():
     """Character windows: 15% of the characters chosen, 80/10/10, never padding; seeded."""
-    v = Vocab("to be, or not to be: that is the question. " * 20, sep="")
+    v = Vocab.characters("to be, or not to be: that is the question. " * 20, order="frequency", **BERT_SPECIALS)
     ids = windows(v.encode("to be, or not to be: that is the question. " * 20), 64)  # [13, 64]
     inputs, labels = mask_tokens(ids, len(v), generator=torch.Generator().manual_seed(0))
     chosen = labels != IGNORE

@@ -13,10 +13,11 @@ Recipe (all seeded, all deterministic):
 * **Image degradation** (in this order): remove the leading principal components that hold
   ``image_pca_removed`` of the variance (PCA fitted on the pool's train images: the mean
   image and the fine detail stay, the coarse shape goes), add Gaussian noise of std
-  ``image_noise`` (pixels in [0, 1]), zero a random ``image_occlusion`` x ``image_occlusion``
+  ``image_noise`` (pixels in [0, 1]; a range ``(low, high)`` draws one std per image), zero a random ``image_occlusion`` x ``image_occlusion``
   square.
 * **Audio degradation:** white noise at ``audio_snr_db`` dB SNR (signal power over the whole
-  1 s clip), then log-Mel features (40 Mel bands, 10 ms hops: ``[40, 101]``) cached on disk.
+  1 s clip; a range ``(low, high)`` draws one SNR per recording, with the noise amplitude
+  uniform over the range), then log-Mel features (40 Mel bands, 10 ms hops: ``[40, 101]``) cached on disk.
 * **Text** (optional third modality): the digit's English word with each letter replaced by a
   random letter with probability ``text_typo`` (``"seven"`` -> ``"sevqn"``), as letter ids.
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from mmcourse.audio import FeatureConfig, add_noise, cached_features
+from mmcourse.config import offset_seed
 from mmcourse.data.fsdd import FSDD
 from mmcourse.data.images import _mnist_arrays, pool_indices
 
@@ -42,6 +44,10 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 TEXT_LEN = 5  # letters per word ("three", "seven" are the longest); shorter words are padded with 0
 LOGMEL = FeatureConfig(kind="logmel", n_mels=40)
 _SPLIT_OFFSET = {"train": 0, "val": 1, "test": 2}
+# chapter 06's recipe: val / test at one degradation; train over a range of noise levels that
+# reaches that degradation (the noisiest level seen), so that cleaner input is never out of range
+RECIPE = dict(image_pca_removed=0.75, image_noise=0.2, audio_snr_db=-6.0)
+TRAIN_RECIPE = dict(RECIPE, image_noise=(0.0, 0.2), audio_snr_db=(-6.0, 40.0))  # noise amplitude uniform
 
 
 @functools.cache
@@ -79,12 +85,40 @@ def remove_pca_energy(images: torch.Tensor, share: float) -> torch.Tensor:
     return (flat - (flat - mean) @ p @ p.T).reshape(images.shape)
 
 
-def noisy_images(images: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """Add Gaussian noise of ``std`` (seeded): ``[N, 1, 28, 28]``."""
+def _levels(level: float | tuple[float, float], n: int, g: torch.Generator, name: str) -> float | torch.Tensor:
+    """``level`` itself, or for a range ``(low, high)`` one level per example, uniform: ``[N, 1]``."""
+    if isinstance(level, (int, float)):
+        return float(level)
+    if len(level) != 2 or not level[0] <= level[1]:
+        raise ValueError(f"{name} must be a number or a range (low, high) with low <= high, got {level!r}")
+    lo, hi = map(float, level)
+    return lo + (hi - lo) * torch.rand(n, 1, generator=g)  # [N, 1]
+
+
+def snr_levels(snr_db: float | tuple[float, float], n: int, g: torch.Generator) -> float | torch.Tensor:
+    """``snr_db`` itself, or for a range ``(low, high)`` dB one SNR per recording ``[N, 1]``, drawn so that
+    the noise *amplitude* (relative to the signal's) is uniform between ``10^(-high/20)`` and ``10^(-low/20)``,
+    as the image noise's std is uniform: noisy levels are not rare, as they would be uniform in dB."""
+    if isinstance(snr_db, (int, float)):
+        return float(snr_db)
+    if len(snr_db) != 2 or not snr_db[0] <= snr_db[1]:
+        raise ValueError(f"audio_snr_db must be a number or a range (low, high) dB with low <= high, got {snr_db!r}")
+    lo, hi = map(float, snr_db)
+    amp = _levels((10 ** (-hi / 20), 10 ** (-lo / 20)), n, g, "audio_snr_db")  # [N, 1] noise / signal amplitude
+    return -20 * torch.log10(amp)
+
+
+def noisy_images(images: torch.Tensor, std: float | tuple[float, float], seed: int) -> torch.Tensor:
+    """Add Gaussian noise of ``std`` (seeded): ``[N, 1, 28, 28]``.
+
+    ``std=(low, high)`` gives each image its own std, drawn uniformly from the range.
+    """
     if std == 0:
         return images
     g = torch.Generator().manual_seed(seed)
-    return images + std * torch.randn(images.shape, generator=g)
+    s = _levels(std, len(images), g, "image_noise")
+    s = s.view(-1, 1, 1, 1) if isinstance(s, torch.Tensor) else s
+    return images + s * torch.randn(images.shape, generator=g)
 
 
 def occlude(images: torch.Tensor, size: int, seed: int) -> torch.Tensor:
@@ -101,10 +135,15 @@ def occlude(images: torch.Tensor, size: int, seed: int) -> torch.Tensor:
     return out
 
 
-def noisy_logmel(waves: torch.Tensor, snr_db: float | None, seed: int) -> torch.Tensor:
-    """White noise at ``snr_db`` (None: none), then log-Mel: ``[N, 8000] -> [N, 40, 101]`` (cached)."""
+def noisy_logmel(waves: torch.Tensor, snr_db: float | tuple[float, float] | None, seed: int) -> torch.Tensor:
+    """White noise at ``snr_db`` (None: none), then log-Mel: ``[N, 8000] -> [N, 40, 101]`` (cached).
+
+    ``snr_db=(low, high)`` gives each recording its own SNR in the range (see :func:`snr_levels`).
+    """
     if snr_db is not None:
-        waves = add_noise(waves, snr_db, generator=torch.Generator().manual_seed(seed))
+        g = torch.Generator().manual_seed(seed)
+        snr = snr_levels(snr_db, len(waves), g)
+        waves = add_noise(waves, snr, generator=g)
     return cached_features("avdigits", waves, LOGMEL)
 
 
@@ -163,7 +202,8 @@ class AVDigits:
     """
 
     def __init__(self, split: str = "train", *, pair_seed: int = 0, image_pca_removed: float = 0.0,
-                 image_noise: float = 0.0, image_occlusion: int = 0, audio_snr_db: float | None = None,
+                 image_noise: float | tuple[float, float] = 0.0, image_occlusion: int = 0,
+                 audio_snr_db: float | tuple[float, float] | None = None,
                  text_typo: float | None = None, noise_seed: int = 0):
         rec, img = pairing(split, pair_seed)
         fsdd = _fsdd_all()
@@ -218,7 +258,7 @@ class DictBatches:
             if len(v) != len(labels):
                 raise ValueError(f"modality {k!r} has {len(v)} items but there are {len(labels)} labels")
         self.inputs, self.labels, self.batch_size, self.shuffle = inputs, labels, batch_size, shuffle
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(offset_seed(seed))  # + MMCOURSE_SEED
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)

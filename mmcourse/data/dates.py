@@ -103,6 +103,27 @@ def format_regex(fmt: str) -> re.Pattern:
     return re.compile(out + re.escape(fmt[pos:]))
 
 
+_FIELD_GROUP = {"d": "day", "dd": "day", "dth": "day", "m": "month", "mm": "month", "month": "month",
+                "mon": "month", "MONTH": "month", "yyyy": "year"}
+
+
+def field_spans(source: str, fmt: str) -> dict[str, tuple[int, int]]:
+    """Where the day, month and year of ``source`` (written in ``fmt``) are: ``{"day": (start, end), ...}``,
+    character offsets as in ``source[start:end]``. ``"3rd of Mar 2021"`` -> day (0, 3), month (7, 10),
+    year (11, 15). Raises ``ValueError`` if ``fmt`` cannot produce ``source``."""
+    out, pos = "", 0
+    for match in _FIELD.finditer(fmt):
+        name = match.group(1)
+        field = format_regex("{" + name + "}").pattern
+        out += re.escape(fmt[pos : match.start()])
+        out += f"(?P<{_FIELD_GROUP[name]}>{field})" if name in _FIELD_GROUP else f"(?:{field})"
+        pos = match.end()
+    found = re.fullmatch(out + re.escape(fmt[pos:]), source)
+    if found is None:
+        raise ValueError(f"format {fmt!r} cannot produce {source!r}")
+    return {k: found.span(k) for k in ("day", "month", "year")}
+
+
 def format_parts(fmt: str) -> set[str]:
     """The parts of a format: its fields and its separators,
     ``"{d}/{m}/{yyyy}" -> {"{d}", "{m}", "{yyyy}", "/"}``."""

@@ -28,7 +28,7 @@ from mmcourse.fusion.early import EarlyFusion
 from mmcourse.fusion.gmu import GatedMultimodalUnit
 from mmcourse.fusion.hybrid import HybridFusion
 from mmcourse.fusion.late import LateFusion
-from mmcourse.fusion.model import MultimodalModel, count_params
+from mmcourse.fusion.model import MultimodalModel
 from mmcourse.fusion.tensor import LowRankTensorFusion, TensorFusion
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "LowRankTensorFusion",
     "MultimodalModel",
     "TensorFusion",
-    "count_params",
     "low_rank_params",
     "tensor_fusion_params",
 ]

@@ -1,7 +1,8 @@
 """Attention over modality embeddings: a learned query decides how much each modality counts.
 
-Each embedding is projected to a common width and tagged with a learned modality embedding,
-``k_m = P_m h_m + e_m`` ``[B, M, dim]``; one learned query ``q`` attends over them
+Each embedding is projected to a common width, LayerNormed (so that no modality wins the
+softmax by the scale of its features alone) and tagged with a learned modality embedding,
+``k_m = LN(P_m h_m) + e_m`` ``[B, M, dim]``; one learned query ``q`` attends over them
 (``torch.nn.MultiheadAttention``):
 
     a = softmax_m(q W_Q (k_m W_K)^T / sqrt(dim / heads))      [B, M], per example
@@ -28,6 +29,7 @@ class AttentionFusion(Fusion):
         super().__init__(dims)
         self.out_dim = dim
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in dims.items()})
+        self.ln = nn.LayerNorm(dim)
         self.modality_emb = nn.Parameter(torch.randn(len(dims), dim) * 0.02)
         self.query = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
@@ -37,7 +39,7 @@ class AttentionFusion(Fusion):
         b = feats[present[0]].shape[0]
         ref = feats[present[0]]
         keys = torch.stack([
-            self.proj[m](feats[m]) if m in feats else torch.zeros(b, self.out_dim, device=ref.device, dtype=ref.dtype)
+            self.ln(self.proj[m](feats[m])) if m in feats else torch.zeros(b, self.out_dim, device=ref.device, dtype=ref.dtype)
             for m in self.modalities
         ], 1) + self.modality_emb  # [B, M, dim]
         mask = torch.tensor([m not in feats for m in self.modalities], device=ref.device).expand(b, -1)  # [B, M]

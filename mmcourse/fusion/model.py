@@ -21,11 +21,6 @@ from torch import nn
 from mmcourse.fusion.base import Fusion
 
 
-def count_params(module: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def drop_modalities(batch: dict[str, torch.Tensor], p: float, generator: torch.Generator | None = None
                     ) -> dict[str, torch.Tensor]:
     """Zero each example's modality with probability ``p``, keeping at least one per example."""

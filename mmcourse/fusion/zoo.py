@@ -13,6 +13,7 @@ import time
 import torch
 from torch import nn
 
+from mmcourse.config import offset_seed
 from mmcourse.data.avdigits import DictBatches
 from mmcourse.fusion.attention import AttentionFusion
 from mmcourse.fusion.concat import ConcatFusion
@@ -93,7 +94,7 @@ def train(model: nn.Module, train_x: dict, train_y: torch.Tensor, val_x: dict, v
           epochs: int, lr: float = 2e-3, batch_size: int = 64, seed: int = 0) -> dict:
     """Train with Adam (best val accuracy kept); returns ``{"seconds", "val_acc", "history"}``."""
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
+    torch.manual_seed(offset_seed(seed))  # + MMCOURSE_SEED, as fit and DictBatches do
     tr = DictBatches(train_x, train_y, batch_size, shuffle=True, seed=seed)
     va = DictBatches(val_x, val_y, 512)
     hist = fit(model, tr, va, epochs=epochs, lr=lr, seed=seed, progress=False, device=torch.device("cpu"))

@@ -4,16 +4,15 @@
     -> embed + learned positions -> Encoder (sees both sides) -> MLM head -> logits [B, T, V]
     loss: cross-entropy on the chosen positions only (labels elsewhere are -100)
 
-:class:`Vocab` works for characters (``Vocab(text, sep="")``, what the chapter trains: it
-learns quickly on a CPU) or for words (``Vocab(tokenize(text), size=2000)``); real BERT uses
-sub-word (WordPiece) tokens.
+The vocabulary is a :class:`mmcourse.text.Vocab` with ``BERT_SPECIALS`` ([PAD] 0, [UNK] 1,
+[MASK] 2): of characters (``Vocab.characters(text, order="frequency", **BERT_SPECIALS)``, what
+the chapter trains: it learns quickly on a CPU) or of words (``Vocab.build(token_lists,
+max_size=2000, **BERT_SPECIALS)``); real BERT uses sub-word (WordPiece) tokens.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -23,43 +22,15 @@ from mmcourse.models.transformer import Encoder
 
 PAD, UNK, MASK = 0, 1, 2
 IGNORE = -100  # label of positions that carry no loss (cross_entropy's ignore_index)
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,!?;:]")
+BERT_SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "mask": "[MASK]"}  # ids PAD, UNK, MASK
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words (with inner apostrophes) and the punctuation ``. , ! ? ; :``."""
-    return _TOKEN.findall(text.lower())
-
-
-class Vocab:
-    """The ``size`` most frequent tokens (all when ``size`` is None), most frequent first, after
-    ``[PAD]`` (0), ``[UNK]`` (1) and ``[MASK]`` (2). Tokens are words or characters (a string is
-    a sequence of characters); ``decode`` joins them with ``sep`` (``""`` for characters)."""
-
-    SPECIALS = ("[PAD]", "[UNK]", "[MASK]")
-
-    def __init__(self, tokens: Iterable[str], size: int | None = None, sep: str = " "):
-        self.counts = Counter(tokens)
-        self.sep = sep
-        self.itos = [*self.SPECIALS, *(w for w, _ in self.counts.most_common(size))]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.stoi.get(t, UNK) for t in tokens]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return self.sep.join(self.itos[int(i)] for i in ids if int(i) != PAD)
-
-
-def windows(ids: Sequence[int], length: int) -> torch.Tensor:
-    """Cut a token stream into non-overlapping windows ``[N, length]`` (the tail is dropped)."""
+def windows(ids: Sequence[int] | torch.Tensor, length: int) -> torch.Tensor:
+    """Cut a token stream ``[L]`` into non-overlapping windows ``[N, length]`` (the tail is dropped)."""
     n = len(ids) // length
     if n == 0:
         raise ValueError(f"{len(ids)} tokens do not fill one window of {length}")
-    return torch.tensor(ids[: n * length], dtype=torch.long).view(n, length)
+    return torch.as_tensor(ids[: n * length], dtype=torch.long).reshape(n, length)
 
 
 def mask_tokens(ids: torch.Tensor, vocab_size: int, p: float = 0.15, mask_frac: float = 0.8,

@@ -164,8 +164,3 @@ class SpectrogramCNN(_FeatureModel):
         if x.shape[3] < 8:
             raise ValueError(f"SpectrogramCNN needs at least 8 frames, got {x.shape[3]}")
         return x
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

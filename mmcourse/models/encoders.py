@@ -1,15 +1,20 @@
 """Per-modality encoders: image CNN, log-Mel audio CNN, character text encoder.
 
 Each maps its modality to one embedding ``[B, dim]`` (``forward``) or to a sequence of
-tokens ``[B, N, dim]`` (``tokens``, for attention between modalities). Both share the same
+tokens ``[B, 1 + N, dim]`` (``tokens``, for attention between modalities). Both share the same
 convolutional trunk; ``out_dim`` is ``dim``.
+
+Token 0 is a *summary token*: the embedding ``forward(x)`` itself (like BERT's ``[CLS]``, but
+computed rather than learned). The ``N`` others are the trunk's local features (grid cells,
+frames, letters) plus a learned position embedding. Without the summary, a model that pools
+the local tokens loses what the embedding keeps: *where* each stroke or sound is.
 
 =================  ==========================  ==========================
 encoder            input                       tokens
 =================  ==========================  ==========================
-``ImageEncoder``   ``[B, C, 28, 28]``          ``[B, 49, dim]`` (7x7 grid)
-``AudioEncoder``   ``[B, n_mels, T]`` log-Mel   ``[B, ceil(T/4), dim]``
-``TextEncoder``    ``[B, L]`` letter ids        ``[B, L, dim]`` (letters)
+``ImageEncoder``   ``[B, C, 28, 28]``          ``[B, 1 + 49, dim]`` (7x7 grid)
+``AudioEncoder``   ``[B, n_mels, T]`` log-Mel   ``[B, 1 + ceil(T/4), dim]``
+``TextEncoder``    ``[B, L]`` letter ids        ``[B, 1 + L, dim]`` (letters)
 =================  ==========================  ==========================
 """
 
@@ -25,7 +30,7 @@ def _check(x: torch.Tensor, ndim: int, what: str, name: str) -> None:
 
 
 class ImageEncoder(nn.Module):
-    """Two strided convolutions (8, 16 channels) on 28x28 images -> ``[B, dim]`` or tokens ``[B, 49, dim]``."""
+    """Two strided convolutions (8, 16 channels) on 28x28 images -> ``[B, dim]`` or tokens ``[B, 1 + 49, dim]``."""
 
     def __init__(self, in_channels: int = 1, dim: int = 32):
         super().__init__()
@@ -48,12 +53,13 @@ class ImageEncoder(nn.Module):
         return self.embed(self._trunk(x))  # [B, dim]
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._trunk(x).flatten(2).transpose(1, 2)  # [B, 49, 16]
-        return self.to_tokens(h) + self.pos  # [B, 49, dim]
+        h = self._trunk(x)  # [B, 16, 7, 7]
+        cells = self.to_tokens(h.flatten(2).transpose(1, 2)) + self.pos  # [B, 49, dim]
+        return torch.cat([self.embed(h).unsqueeze(1), cells], 1)  # [B, 1 + 49, dim]
 
 
 class AudioEncoder(nn.Module):
-    """Two strided 1-D convolutions over time on log-Mel ``[B, n_mels, T]`` -> ``[B, dim]`` or ``[B, ceil(T/4), dim]``."""
+    """Two strided 1-D convolutions over time on log-Mel ``[B, n_mels, T]`` -> ``[B, dim]`` or ``[B, 1 + ceil(T/4), dim]``."""
 
     def __init__(self, n_mels: int = 40, dim: int = 32, channels: int = 32, max_frames: int = 256):
         super().__init__()
@@ -77,10 +83,11 @@ class AudioEncoder(nn.Module):
         return self.embed(self._trunk(x))  # [B, dim]
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._trunk(x).transpose(1, 2)  # [B, ceil(T/4), C]
-        if h.shape[1] > len(self.pos):
-            raise ValueError(f"at most {4 * len(self.pos)} frames, got {x.shape[-1]}")
-        return self.to_tokens(h) + self.pos[: h.shape[1]]  # [B, ceil(T/4), dim]
+        h = self._trunk(x)  # [B, C, ceil(T/4)]
+        if h.shape[-1] > len(self.pos):
+            raise ValueError(f"AudioEncoder.tokens takes at most {4 * len(self.pos)} frames, got {x.shape[-1]}")
+        frames = self.to_tokens(h.transpose(1, 2)) + self.pos[: h.shape[-1]]  # [B, ceil(T/4), dim]
+        return torch.cat([self.embed(h).unsqueeze(1), frames], 1)  # [B, 1 + ceil(T/4), dim]
 
 
 class TextEncoder(nn.Module):
@@ -105,4 +112,6 @@ class TextEncoder(nn.Module):
         return self.embed(self._trunk(x))  # [B, dim]
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_tokens(self._trunk(x).transpose(1, 2)) + self.pos  # [B, L, dim]
+        h = self._trunk(x)  # [B, C, L]
+        letters = self.to_tokens(h.transpose(1, 2)) + self.pos  # [B, L, dim]
+        return torch.cat([self.embed(h).unsqueeze(1), letters], 1)  # [B, 1 + L, dim]

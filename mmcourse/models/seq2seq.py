@@ -11,55 +11,17 @@ the cross-attention shows which source characters each output character looked a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from mmcourse.models.positional import SinusoidalPositionalEncoding
 from mmcourse.models.transformer import Decoder, Encoder
+from mmcourse.text import Vocab
 
 PAD, BOS, EOS = 0, 1, 2
-
-
-class CharVocab:
-    """Characters <-> ids; id 0 is padding, 1 begin-of-sequence, 2 end-of-sequence."""
-
-    SPECIALS = ("<pad>", "<bos>", "<eos>")
-
-    def __init__(self, texts: Iterable[str]):
-        chars = sorted(set("".join(texts)))
-        self.itos = [*self.SPECIALS, *chars]
-        self.stoi = {c: i for i, c in enumerate(self.itos)}
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str, bos_eos: bool = False) -> list[int]:
-        unknown = sorted(set(text) - set(self.stoi))
-        if unknown:
-            raise ValueError(f"characters {unknown} are not in the vocabulary")
-        ids = [self.stoi[c] for c in text]
-        return [BOS, *ids, EOS] if bos_eos else ids
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Characters up to the first ``<eos>`` (``<pad>`` and ``<bos>`` dropped)."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i > EOS:
-                out.append(self.itos[i])
-        return "".join(out)
-
-    def batch(self, texts: Sequence[str], bos_eos: bool = False, length: int | None = None) -> torch.Tensor:
-        """Encode and right-pad with ``<pad>``: ``[B, length]`` int64."""
-        rows = [self.encode(t, bos_eos) for t in texts]
-        length = length or max(len(r) for r in rows)
-        if max(len(r) for r in rows) > length:
-            raise ValueError(f"a text is longer than length={length}")
-        return torch.tensor([r + [PAD] * (length - len(r)) for r in rows], dtype=torch.long)
+SEQ2SEQ_SPECIALS = {"pad": "<pad>", "bos": "<bos>", "eos": "<eos>"}  # ids PAD, BOS, EOS
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -147,10 +109,14 @@ class Seq2SeqTransformer(nn.Module):
         return out[:, 1:]
 
 
-def seq2seq_batch(vocab: CharVocab, sources: Sequence[str], targets: Sequence[str]
+def seq2seq_batch(vocab: Vocab, sources: Sequence[str], targets: Sequence[str]
                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """``({"src" [N, S], "tgt_in" [N, T]}, tgt_out [N, T])`` for teacher forcing:
-    ``tgt_in`` is ``<bos>`` + target, ``tgt_out`` is target + ``<eos>``."""
+    ``tgt_in`` is ``<bos>`` + target, ``tgt_out`` is target + ``<eos>``. ``vocab``:
+    ``Vocab.characters(texts, **SEQ2SEQ_SPECIALS)``."""
+    if (vocab.pad_id, vocab.bos_id, vocab.eos_id) != (PAD, BOS, EOS):
+        raise ValueError(f"the vocabulary needs <pad>, <bos>, <eos> at ids {PAD}, {BOS}, {EOS}: "
+                         "build it with Vocab.characters(texts, **SEQ2SEQ_SPECIALS)")
     if len(sources) != len(targets):
         raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
     tgt = vocab.batch(targets, bos_eos=True)  # [N, T+1]

@@ -19,6 +19,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import Dataset
 
+from mmcourse.config import offset_seed
+
 
 def _unpack(x, lengths) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Accept ``model(x, lengths)`` or ``model({"frames": x, "lengths": lengths})``."""
@@ -226,7 +228,7 @@ class CharChunks(Dataset):
         if n is None:
             self.starts = torch.arange(0, len(ids) - block, block)
         else:
-            g = torch.Generator().manual_seed(seed)
+            g = torch.Generator().manual_seed(offset_seed(seed))  # + MMCOURSE_SEED
             self.starts = torch.randint(0, len(ids) - block, (n,), generator=g)
 
     def __len__(self) -> int:

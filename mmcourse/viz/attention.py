@@ -14,16 +14,21 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from mmcourse.viz.lint import exempt
 from mmcourse.viz.widgets import Panel
 
 
 def draw_heatmap(ax: Axes, weights: torch.Tensor | np.ndarray, xlabels: Sequence[str] | None = None,
-                 ylabels: Sequence[str] | None = None, title: str = "", cmap: str = "viridis") -> None:
-    """Attention weights ``[Tq, Tk]`` (rows: queries, columns: keys), with token labels."""
+                 ylabels: Sequence[str] | None = None, title: str = "", cmap: str = "viridis",
+                 colorbar: bool = True) -> None:
+    """Attention weights ``[Tq, Tk]`` (rows: queries, columns: keys), with token labels and
+    (``colorbar=True``) a colour bar of the weight."""
     w = np.asarray(torch.as_tensor(weights, dtype=torch.float32).detach().cpu())
     if w.ndim != 2:
         raise ValueError(f"draw_heatmap expects weights [Tq, Tk], got shape {w.shape}")
-    ax.imshow(w, cmap=cmap, vmin=0, vmax=max(float(w.max()), 1e-9), aspect="auto")
+    im = ax.imshow(w, cmap=cmap, vmin=0, vmax=max(float(w.max()), 1e-9), aspect="auto")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="attention weight")
     for labels, setter, n in ((xlabels, ax.set_xticks, w.shape[1]), (ylabels, ax.set_yticks, w.shape[0])):
         if labels is not None:
             if len(labels) != n:
@@ -42,10 +47,11 @@ def draw_positional(fig: Figure, table: torch.Tensor, title: str = "positional e
     a1, a2 = fig.subplots(1, 2)
     im = a1.imshow(t.numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
     a1.set(xlabel="dimension", ylabel="position", title=title)
-    fig.colorbar(im, ax=a1, fraction=0.05)
+    fig.colorbar(im, ax=a1, fraction=0.05, label="value")
     unit = t / t.norm(dim=1, keepdim=True).clamp_min(1e-9)
-    a2.imshow((unit @ unit.T).numpy(), cmap="viridis")
+    im2 = a2.imshow((unit @ unit.T).numpy(), cmap="viridis", vmin=-1, vmax=1)
     a2.set(xlabel="position", ylabel="position", title="cosine similarity of positions")
+    fig.colorbar(im2, ax=a2, fraction=0.05, label="cosine similarity")
 
 
 def seq2seq_attention_panel(sources: Sequence[str], outputs: Sequence[str],
@@ -67,8 +73,10 @@ def seq2seq_attention_panel(sources: Sequence[str], outputs: Sequence[str],
         w = w.mean(0) if head < 0 else w[head]  # [T, S]
         src, out = sources[example], outputs[example]
         w = w[: len(out) + 1, : len(src)]  # drop padding; the last row emits <eos>
-        draw_heatmap(fig.add_subplot(), w, list(src), [*out, "<eos>"][: w.shape[0]],
+        ax = fig.add_subplot()
+        draw_heatmap(ax, w, list(src), [*out, "<eos>"][: w.shape[0]],
                      f"layer {layer}, {'mean of heads' if head < 0 else f'head {head}'}")
+        ax.set(xlabel="source character (key)", ylabel="generated character (query)")
         return f"<code>{src}</code> &rarr; <code>{out}</code>"
 
     return Panel(draw, figsize=(7, 3.6), example=W.IntSlider(0, 0, b - 1, description="example"),
@@ -76,20 +84,27 @@ def seq2seq_attention_panel(sources: Sequence[str], outputs: Sequence[str],
                  head=W.IntSlider(-1, -1, h - 1, description="head"))
 
 
-def overlay_attention(ax: Axes, image: torch.Tensor, amap: torch.Tensor, title: str = "",
-                      alpha: float = 0.55) -> None:
-    """Lay an attention map over the patch grid ``[g, g]`` on an image ``[C, H, W]`` (or ``[H, W]``)."""
+def overlay_attention(ax: Axes, image: torch.Tensor, amap: torch.Tensor | None, title: str = "",
+                      alpha: float = 0.55, colorbar: bool = True) -> None:
+    """Lay an attention map over the patch grid ``[g, g]`` on an image ``[C, H, W]`` (or ``[H, W]``),
+    scaled to its maximum, with a colour bar; ``amap=None`` draws the image alone."""
     img = image.detach().float().cpu()
     img = img[0] if img.ndim == 3 and img.shape[0] == 1 else img.permute(1, 2, 0) if img.ndim == 3 else img
+    hh, ww = img.shape[:2]
+    ax.imshow(img.numpy(), cmap="gray")
+    ax.set_title(title, fontsize=9)
+    if amap is None:
+        ax.set_axis_off()  # a picture, not a plot
+        return
+    ax.set(xlabel="pixel column", ylabel="pixel row")
+    exempt(ax, "colorbar", reason="the grey digit is a picture; the attention overlay gets its own colour bar")
     a = amap.detach().float().cpu()
     if a.ndim != 2:
         raise ValueError(f"expected an attention map [g, g], got shape {tuple(a.shape)}")
-    hh, ww = img.shape[:2]
-    ax.imshow(img.numpy(), cmap="gray")
-    ax.imshow((a / a.max().clamp_min(1e-9)).numpy(), cmap="inferno", alpha=alpha,
-              extent=(-0.5, ww - 0.5, hh - 0.5, -0.5), interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+    im = ax.imshow((a / a.max().clamp_min(1e-9)).numpy(), cmap="inferno", alpha=alpha, vmin=0, vmax=1,
+                   extent=(-0.5, ww - 0.5, hh - 0.5, -0.5), interpolation="nearest")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="attention / its maximum")
 
 
 def vit_attention_panel(images: torch.Tensor, attentions: Sequence[torch.Tensor], grid: int,
@@ -108,13 +123,14 @@ def vit_attention_panel(images: torch.Tensor, attentions: Sequence[torch.Tensor]
 
     def draw(fig: Figure, example: int, layer: int, head: int) -> str:
         a1, a2 = fig.subplots(1, 2)
-        overlay_attention(a1, images[example], torch.zeros(grid, grid), "image", alpha=0.0)
+        overlay_attention(a1, images[example], None, "image")
         if layer < 0:
             amap, what = rollout[example], "rollout over all layers"
         else:
             amap = cls_attention(attentions[layer][example : example + 1], grid, None if head < 0 else head)[0]
             what = f"layer {layer}, {'mean of heads' if head < 0 else f'head {head}'}"
         overlay_attention(a2, images[example], amap, f"[CLS] attention: {what}")
+        fig.tight_layout()
         return titles[example] if titles is not None else ""
 
     return Panel(draw, figsize=(6, 3), example=W.IntSlider(0, 0, b - 1, description="example"),

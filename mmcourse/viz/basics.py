@@ -28,8 +28,8 @@ def plot_activations(axes, names: Sequence[str] = ("sigmoid", "tanh", "relu")):
         (d,) = torch.autograd.grad(fns[name](z).sum(), z)
         axes[0].plot(z.detach(), fns[name](z).detach(), label=name)
         axes[1].plot(z.detach(), d, "--", label=f"{name}'")
-    axes[0].set(title="activation f(z)", xlabel="z")
-    axes[1].set(title="derivative f'(z)", xlabel="z")
+    axes[0].set(title="activation f(z)", xlabel="z (pre-activation)", ylabel="f(z)")
+    axes[1].set(title="derivative f'(z)", xlabel="z (pre-activation)", ylabel="f'(z)")
     for a in axes:
         a.axhline(0, color="gray", lw=0.5)
         a.legend(fontsize=8)
@@ -45,7 +45,7 @@ def plot_loss_gradients(axes, p: torch.Tensor, losses: Mapping[str, torch.Tensor
     for name, g in grads.items():
         axes[1].plot(p, g.abs(), label=name)
     axes[0].set(title="loss for one example", xlabel="p(true class)", ylabel="loss")
-    axes[1].set(title="|gradient w.r.t. the logit|", xlabel="p(true class)")
+    axes[1].set(title="|gradient w.r.t. the logit|", xlabel="p(true class)", ylabel="|dL/dz|")
     for a in axes:
         a.legend(fontsize=8)
     return axes
@@ -100,11 +100,13 @@ def draw_race(fig, surface: str = "rosenbrock", optimizer: str = "all", lr: floa
     return "; ".join(parts)
 
 
-def plot_curves(ax, histories: Mapping[str, object], key: str = "val_loss", title: str | None = None):
-    """One curve of ``history[key]`` per named :class:`mmcourse.train.History`."""
+def plot_curves(ax, histories: Mapping[str, object], key: str = "val_loss", title: str | None = None,
+                ylabel: str | None = None, styles: Mapping[str, dict] | None = None):
+    """One curve of ``history[key]`` per named :class:`mmcourse.train.History` (``styles[name]``:
+    keyword arguments for that curve's ``ax.plot``)."""
     for name, h in histories.items():
-        ax.plot(h["epoch"], h[key], label=name)
-    ax.set(xlabel="epoch", ylabel=key, title=title or key)
+        ax.plot(h["epoch"][: len(h[key])], h[key], label=name, **(styles or {}).get(name, {}))
+    ax.set(xlabel="epoch", ylabel=ylabel or key, title=title or key)
     ax.legend(fontsize=8)
     return ax
 
@@ -115,13 +117,15 @@ def plot_confusion(ax, cm: torch.Tensor, classes: Sequence[str] | None = None, n
         raise ValueError(f"confusion matrix must be [K, K], got shape {tuple(cm.shape)}")
     k = cm.shape[0]
     shown = cm.double() / cm.sum(1, keepdim=True).clamp_min(1) if normalize else cm.double()
-    ax.imshow(shown, cmap="Blues")
+    im = ax.imshow(shown, cmap="Blues", vmin=0)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03,
+                       label="share of the true class's examples" if normalize else "examples")
     for i in range(k):
         for j in range(k):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if shown[i, j] > 0.5 * shown.max() else "black")
     names = list(classes) if classes else [str(i) for i in range(k)]
     ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names,
-           xlabel="predicted", ylabel="true", title="confusion matrix")
+           xlabel="predicted class", ylabel="true class", title="confusion matrix")
     return ax

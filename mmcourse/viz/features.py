@@ -16,6 +16,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mmcourse.viz.lint import exempt
 from mmcourse.viz.widgets import Panel
 
 MASK_COLORS = ListedColormap(["#222222", "#e45756", "#4c78a8", "#f2cf5b", "#72b7b2", "#b279a2"])
@@ -36,45 +37,72 @@ def _off(ax) -> None:
     ax.set_yticks([])
 
 
-def plot_filtered(fig: Figure, images: Mapping[str, torch.Tensor], ncols: int = 4, cmap: str = "gray") -> None:
+def signed_limit(a: np.ndarray | torch.Tensor, percentile: float = 99.0) -> float:
+    """A symmetric colour limit for signed data: the ``percentile`` of ``|a|`` (not the max).
+
+    Edge responses are near 0 almost everywhere with a few large peaks; scaling to the max would
+    map nearly every pixel to the white centre of a diverging colour map.
+    """
+    v = float(np.percentile(np.abs(np.asarray(a, dtype=np.float64)), percentile))
+    return v if v > 0 else float(np.abs(np.asarray(a)).max()) or 1.0
+
+
+def plot_filtered(fig: Figure, images: Mapping[str, torch.Tensor], ncols: int = 4, cmap: str = "gray",
+                  percentile: float = 99.0, labels: Mapping[str, str] | None = None) -> None:
     """A grid of titled images, e.g. ``{"input": img, "sobel x": filter_image(img, k), ...}``.
 
-    Signed results (edge filters) are drawn with a diverging colour map centred on 0.
+    Signed results (edge filters, kernels) are drawn with a diverging colour map centred on 0,
+    limited symmetrically at the ``percentile`` of their absolute values (brighter pixels are
+    clipped to the end colours); non-negative maps beyond [0, 1] (edge strength) from 0 to that percentile. Every one-channel image gets a colour bar, labelled
+    ``labels[name]`` (default "intensity", or "response" for signed images); RGB pictures get none.
     """
     n = len(images)
     rows = (n + ncols - 1) // ncols
+    labels = labels or {}
     for i, (name, t) in enumerate(images.items()):
         ax = fig.add_subplot(rows, ncols, i + 1)
         a = _img(t)
         if a.ndim == 2 and a.min() < -1e-6:
-            v = float(np.abs(a).max()) or 1.0
-            ax.imshow(a, cmap="RdBu_r", vmin=-v, vmax=v)
-        else:
-            ax.imshow(a, cmap=cmap)
+            v = signed_limit(a, percentile)
+            im = ax.imshow(a, cmap="RdBu_r", vmin=-v, vmax=v)
+            label = labels.get(name, "response")
+        else:  # intensities in [0, 1] as they are; other magnitudes (edge strength) up to their percentile
+            vmax = float(np.percentile(a, percentile)) if a.ndim == 2 and a.max() > 1 else None
+            im = ax.imshow(a, cmap=cmap, vmin=0 if vmax else None, vmax=vmax)
+            label = labels.get(name, "intensity")
+        if a.ndim == 2:
+            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+            cb.set_label(label, fontsize=8)
+            cb.ax.tick_params(labelsize=7)
         ax.set_title(name, fontsize=9)
         _off(ax)
+    fig.subplots_adjust(wspace=0.45)
 
 
 def plot_filters(fig: Figure, weight: torch.Tensor, ncols: int = 8, title: str | None = None) -> None:
     """Convolution kernels ``[C_out, C_in, k, k]`` as small images (first input channel, or RGB).
 
-    Each kernel uses its own symmetric colour scale: red positive, blue negative.
+    Each one-channel kernel is divided by its own largest absolute weight, so all share one
+    colour bar from -1 to 1: red positive, blue negative.
     """
     if weight.ndim != 4:
         raise ValueError(f"expected conv weights [C_out, C_in, k, k], got {tuple(weight.shape)}")
     w = weight.detach().float().cpu()
     n = w.shape[0]
     rows = (n + ncols - 1) // ncols
+    axes, im = [], None
     for i in range(n):
         ax = fig.add_subplot(rows, ncols, i + 1)
+        axes.append(ax)
         if w.shape[1] == 3:  # RGB filters: rescale to [0, 1]
             f = w[i]
             ax.imshow(((f - f.min()) / (f.max() - f.min() + 1e-8)).permute(1, 2, 0).numpy())
         else:
             f = w[i, 0]
-            v = float(f.abs().max()) or 1.0
-            ax.imshow(f.numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
+            im = ax.imshow((f / (f.abs().max() + 1e-12)).numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         _off(ax)
+    if im is not None:
+        fig.colorbar(im, ax=axes, fraction=0.02, pad=0.02).set_label("weight / max |weight|", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
 
@@ -88,12 +116,16 @@ def plot_feature_maps(fig: Figure, image: torch.Tensor, maps: torch.Tensor, chan
     """
     if maps.ndim != 3:
         raise ValueError(f"expected one image's feature maps [C, H, W], got {tuple(maps.shape)}")
-    grid = fig.subfigures(1, 2, width_ratios=[1, 1.6])
+    grid = fig.subfigures(1, 2, width_ratios=[1.1, 1.6])
     ax = grid[0].subplots(1, 2)
     ax[0].imshow(_img(image), cmap="gray")
     ax[0].set_title("input", fontsize=9)
-    ax[1].imshow(maps[channel].float().cpu().numpy(), cmap="viridis")
+    exempt(ax[0], "colorbar", reason="the input digit: a picture")
+    vmax = float(maps.max()) or 1.0  # one colour scale for every channel of this layer
+    big = ax[1].imshow(maps[channel].float().cpu().numpy(), cmap="viridis", vmin=0, vmax=vmax)
     ax[1].set_title(f"{layer} channel {channel}\n{tuple(maps.shape[1:])}", fontsize=9)
+    grid[0].colorbar(big, ax=list(ax), orientation="horizontal", fraction=0.06, pad=0.04).set_label(
+        "activation (after ReLU)", fontsize=8)
     for a in ax:
         _off(a)
     k = min(max_maps, maps.shape[0])
@@ -103,11 +135,13 @@ def plot_feature_maps(fig: Figure, image: torch.Tensor, maps: torch.Tensor, chan
     for i, a in enumerate(small.flat):
         _off(a)
         if i < k:
-            a.imshow(maps[i].float().cpu().numpy(), cmap="viridis")
+            a.imshow(maps[i].float().cpu().numpy(), cmap="viridis", vmin=0, vmax=vmax)
             if i == channel:
                 for s in a.spines.values():
                     s.set(color="red", linewidth=2)
-    grid[1].suptitle(f"{layer}: first {k} of {maps.shape[0]} channels", fontsize=9)
+        else:
+            a.set_axis_off()
+    grid[1].suptitle(f"{layer}: first {k} of {maps.shape[0]} channels (same colour scale)", fontsize=9)
 
 
 def feature_map_panel(images: torch.Tensor, maps: Mapping[str, torch.Tensor],
@@ -151,7 +185,9 @@ def plot_segmentation(fig: Figure, images: torch.Tensor, masks: torch.Tensor, pr
             ax = fig.add_subplot(len(rows), n, r * n + i + 1)
             if name == "input":
                 ax.imshow(_img(t[i]), cmap="gray")
+                exempt(ax, "colorbar", reason="the input image: a picture")
             else:
+                exempt(ax, "colorbar", reason="the colours are classes: the legend below names them")
                 ax.imshow(t[i].cpu().numpy(), cmap=MASK_COLORS, vmin=0, vmax=len(MASK_COLORS.colors) - 1,
                           interpolation="nearest")
             _off(ax)

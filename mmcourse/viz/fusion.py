@@ -6,64 +6,74 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch, Patch
+from matplotlib.patches import Patch
 
 _COLORS = {"image": "#4C72B0", "audio": "#DD8452", "text": "#55A868", "fuse": "#8172B3", "out": "#C44E52",
            "enc": "#DDDDDD"}
 
 
-def _box(ax, x, y, text, color, w=0.16, h=0.12):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01", fc=color,
-                                ec="black", lw=0.6, alpha=0.9))
-    ax.text(x, y, text, ha="center", va="center", fontsize=7)
+FONT = 9  # points: >= 8 px at the notebooks' 72 dpi
 
 
-def _arrow(ax, a, b):
-    ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=0.8))
+def _box(ax, x: float, y: float, text: str, color: str):
+    """A label at ``(x, y)`` (axes fraction) in a rounded box that is sized to fit its text."""
+    return ax.text(x, y, text, ha="center", va="center", fontsize=FONT, transform=ax.transAxes,
+                   bbox=dict(boxstyle="round,pad=0.3", fc=color, ec="black", lw=0.6, alpha=0.9))
 
 
-def draw_fusion_levels(fig: Figure) -> None:
-    """Four panels: data-level (early), feature-level, decision-level (late), hybrid."""
-    axes = fig.subplots(1, 4)
+def _arrow(ax, a, b) -> None:
+    """An arrow from box ``a`` to box ``b``, clipped at both boxes' edges."""
+    ax.annotate("", xy=b.get_position(), xytext=a.get_position(), xycoords="axes fraction",
+                arrowprops=dict(arrowstyle="->", lw=0.8, patchA=a.get_bbox_patch(), patchB=b.get_bbox_patch(),
+                                shrinkA=1, shrinkB=1))
+
+
+def draw_fusion_levels(fig: Figure) -> list:
+    """Four panels: data-level (early), feature-level, decision-level (late), hybrid.
+
+    Returns the boxes (``matplotlib.text.Text`` with a bbox patch), so that a test can check
+    that they stay inside their panels and do not overlap.
+    """
+    axes = list(fig.subplots(2, 2).flat)
     c = _COLORS
     for ax, title in zip(axes, ["data-level (early)", "feature-level", "decision-level (late)", "hybrid"], strict=True):
-        ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.set_title(title, fontsize=FONT + 1)
         ax.axis("off")
-        ax.title.set_fontsize(9)
+    boxes = []
+
+    def box(ax, x, y, text, color):
+        boxes.append(_box(ax, x, y, text, color))
+        return boxes[-1]
+
     # early: inputs -> stack -> one encoder -> head
     ax = axes[0]
-    _box(ax, 0.2, 0.8, "image", c["image"]); _box(ax, 0.2, 0.55, "spectro-\ngram", c["audio"])  # noqa: E702
-    _box(ax, 0.55, 0.67, "stack\nchannels", c["fuse"]); _box(ax, 0.55, 0.4, "one CNN", c["enc"])  # noqa: E702
-    _box(ax, 0.55, 0.15, "head", c["out"])
-    for a in ((0.28, 0.8), (0.28, 0.55)):
-        _arrow(ax, a, (0.47, 0.67))
-    _arrow(ax, (0.55, 0.6), (0.55, 0.47)); _arrow(ax, (0.55, 0.33), (0.55, 0.22))  # noqa: E702
+    stack = box(ax, 0.4, 0.5, "stack as\nchannels", c["fuse"])
+    cnn, head = box(ax, 0.65, 0.5, "one CNN", c["enc"]), box(ax, 0.88, 0.5, "head", c["out"])
+    for y, m in ((0.8, "image"), (0.2, "audio")):
+        _arrow(ax, box(ax, 0.1, y, m, c[m]), stack)
+    _arrow(ax, stack, cnn), _arrow(ax, cnn, head)
     # feature: encoders -> fuse -> head
     ax = axes[1]
-    _box(ax, 0.2, 0.8, "image", c["image"]); _box(ax, 0.2, 0.45, "audio", c["audio"])  # noqa: E702
-    _box(ax, 0.45, 0.8, "enc", c["enc"], w=0.12); _box(ax, 0.45, 0.45, "enc", c["enc"], w=0.12)  # noqa: E702
-    _box(ax, 0.72, 0.62, "fuse\nh1,h2", c["fuse"]); _box(ax, 0.72, 0.2, "head", c["out"])  # noqa: E702
-    for y in (0.8, 0.45):
-        _arrow(ax, (0.28, y), (0.39, y)); _arrow(ax, (0.51, y), (0.64, 0.62))  # noqa: E702
-    _arrow(ax, (0.72, 0.55), (0.72, 0.27))
+    fuse, head = box(ax, 0.62, 0.5, "fuse\nh1, h2", c["fuse"]), box(ax, 0.88, 0.5, "head", c["out"])
+    for y, m in ((0.8, "image"), (0.2, "audio")):
+        x, e = box(ax, 0.1, y, m, c[m]), box(ax, 0.35, y, "enc", c["enc"])
+        _arrow(ax, x, e), _arrow(ax, e, fuse)
+    _arrow(ax, fuse, head)
     # late: encoders -> heads -> combine
     ax = axes[2]
-    for y, m in ((0.8, "image"), (0.45, "audio")):
-        _box(ax, 0.15, y, m, c[m], w=0.14); _box(ax, 0.37, y, "enc", c["enc"], w=0.12)  # noqa: E702
-        _box(ax, 0.58, y, "head", c["out"], w=0.12)
-        _arrow(ax, (0.22, y), (0.31, y)); _arrow(ax, (0.43, y), (0.52, y)); _arrow(ax, (0.64, y), (0.78, 0.62))  # noqa: E702
-    _box(ax, 0.85, 0.62, "combine\nlogits", c["fuse"], w=0.16)
-    # hybrid: both
+    comb = box(ax, 0.85, 0.5, "combine\nlogits", c["fuse"])
+    for y, m in ((0.8, "image"), (0.2, "audio")):
+        x, e, h = box(ax, 0.1, y, m, c[m]), box(ax, 0.35, y, "enc", c["enc"]), box(ax, 0.6, y, "head", c["out"])
+        _arrow(ax, x, e), _arrow(ax, e, h), _arrow(ax, h, comb)
+    # hybrid: per-modality heads and a joint head on both embeddings, combined by a weighted sum
     ax = axes[3]
-    for y, m in ((0.85, "image"), (0.4, "audio")):
-        _box(ax, 0.13, y, m, c[m], w=0.14); _box(ax, 0.33, y, "enc", c["enc"], w=0.12)  # noqa: E702
-        _box(ax, 0.58, y, "head", c["out"], w=0.12)
-        _arrow(ax, (0.2, y), (0.27, y)); _arrow(ax, (0.39, y), (0.52, y)); _arrow(ax, (0.64, y), (0.8, 0.42))  # noqa: E702
-        _arrow(ax, (0.39, y), (0.5, 0.62))
-    _box(ax, 0.58, 0.62, "joint\nhead", c["fuse"], w=0.14)
-    _arrow(ax, (0.65, 0.62), (0.8, 0.42))
-    _box(ax, 0.87, 0.2, "weighted\nsum", c["fuse"], w=0.16)
-    _arrow(ax, (0.85, 0.38), (0.87, 0.27))
+    joint, wsum = box(ax, 0.6, 0.5, "joint\nhead", c["fuse"]), box(ax, 0.86, 0.5, "weighted\nsum", c["fuse"])
+    for y, m in ((0.85, "image"), (0.15, "audio")):
+        x, e, h = box(ax, 0.1, y, m, c[m]), box(ax, 0.35, y, "enc", c["enc"]), box(ax, 0.6, y, "head", c["out"])
+        _arrow(ax, x, e), _arrow(ax, e, h), _arrow(ax, e, joint), _arrow(ax, h, wsum)
+    _arrow(ax, joint, wsum)
+    return boxes
 
 
 def draw_accuracy_bars(ax, names: Sequence[str], mean: Sequence[float], std: Sequence[float],
@@ -75,23 +85,27 @@ def draw_accuracy_bars(ax, names: Sequence[str], mean: Sequence[float], std: Seq
     ax.barh(y, mean, xerr=std, color=[palette.get(lv, "#333333") for lv in levels], capsize=2)
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("test accuracy")
+    ax.set(xlabel="test accuracy", ylabel="method")
     ax.set_xlim(min(0.5, min(mean) - 0.05), 1.0)
     handles = [Patch(color=c, label=k)
                for k, c in palette.items() if k in levels]
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=9)
 
 
-def draw_robustness(ax, names: Sequence[str], conditions: Sequence[str], acc: np.ndarray, title: str = "") -> None:
-    """Heat map ``acc [methods, conditions]`` with the numbers written in."""
+def draw_robustness(ax, names: Sequence[str], conditions: Sequence[str], acc: np.ndarray, title: str = ""):
+    """Heat map ``acc [methods, conditions]`` with the numbers written in; returns the image (for a colour bar)."""
+    if acc.shape != (len(names), len(conditions)):
+        raise ValueError(f"acc must be [len(names), len(conditions)] = [{len(names)}, {len(conditions)}], "
+                         f"got {list(acc.shape)}")
     im = ax.imshow(acc, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(conditions)), conditions, fontsize=7, rotation=20)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xticks(range(len(conditions)), conditions, fontsize=8, rotation=25, ha="right")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set(xlabel="test condition", ylabel="method")
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", fontsize=6,
+            ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if acc[i, j] < 0.6 else "black")
     if title:
         ax.set_title(title, fontsize=9)

@@ -3,11 +3,14 @@ and what a character language model samples at a temperature."""
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from mmcourse.viz.lint import exempt
 
 
 def plot_gradient_norms(ax: Axes, norms: dict[str, torch.Tensor]) -> Axes:
@@ -22,26 +25,46 @@ def plot_gradient_norms(ax: Axes, norms: dict[str, torch.Tensor]) -> Axes:
     return ax
 
 
-def draw_packing(fig: Figure, lengths: torch.Tensor) -> Figure:
-    """Left: a padded batch (rows = sequences, dark = real frames, light = padding).
+def draw_packing(fig: Figure, lengths: torch.Tensor, padded_length: int | None = None) -> Figure:
+    """Left: a padded batch (rows = sequences, dark = real frames, light = padding), padded to
+    ``padded_length`` steps (default: the longest sequence in ``lengths``).
     Right: the packed batch: how many sequences are still running at each step
     (``PackedSequence.batch_sizes``), which is all the RNN computes."""
     lengths = torch.as_tensor(lengths)
     if lengths.ndim != 1 or len(lengths) == 0:
         raise ValueError(f"lengths must be a non-empty [B], got {tuple(lengths.shape)}")
+    longest = int(lengths.max())
+    steps = longest if padded_length is None else int(padded_length)
+    if steps < longest:
+        raise ValueError(f"padded_length={padded_length} is shorter than the longest sequence ({longest})")
     order = lengths.argsort(descending=True)
     sorted_lengths = lengths[order]
-    steps = int(lengths.max())
     mask = (torch.arange(steps)[None, :] < sorted_lengths[:, None]).float()  # [B, T]
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     ax1.imshow(mask.numpy(), aspect="auto", cmap="Blues", vmin=-0.3, vmax=1.2, interpolation="nearest")
-    ax1.set(xlabel="time step", ylabel="sequence (sorted by length)",
-            title=f"padded: {mask.numel()} cells, {int(mask.sum())} real")
-    batch_sizes = mask.sum(0)  # [T]
-    ax2.bar(range(steps), batch_sizes.numpy(), width=1.0, color="tab:blue")
-    ax2.set(xlabel="time step", ylabel="sequences still running", title="packed: batch_sizes")
+    exempt(ax1, "colorbar", reason="two colours only: dark = real frame, light = padding (said in the title)")
+    ax1.set(xlabel="time step (frame)", ylabel="sequence (sorted by length)",
+            title=f"padded to {steps} steps: {len(lengths)} x {steps} = {mask.numel()} cells, "
+                  f"{int(mask.sum())} real (dark)")
+    batch_sizes = mask[:, :longest].sum(0)  # [T]
+    ax2.bar(range(longest), batch_sizes.numpy(), width=1.0, color="tab:blue")
+    ax2.set(xlabel="time step (frame)", ylabel="sequences still running",
+            title=f"packed: batch_sizes, {int(batch_sizes.sum())} cells")
     fig.tight_layout()
     return fig
+
+
+def plot_until_diverged(ax: Axes, values: list[float], label: str, **kw) -> int | None:
+    """Plot ``values`` against the step on a log axis up to their first non-finite value, and
+    mark that step with a red cross at the top of the axes. Returns that step (None if all finite)."""
+    bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+    finite = values if bad is None else values[:bad]
+    line = ax.semilogy(range(len(finite)), finite, "o-", ms=3, label=label, **kw)[0]
+    if bad is not None:
+        ax.plot([bad], [1.0], "x", color="red", ms=10, mew=2, transform=ax.get_xaxis_transform(), clip_on=False)
+        ax.annotate(f"step {bad}: {values[bad]} ({label})", (bad, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(8, -12), textcoords="offset points", color=line.get_color(), fontsize=8)
+    return bad
 
 
 def draw_sampling(fig: Figure, probs: torch.Tensor, chars: list[str], text: str, temperature: float,
@@ -57,7 +80,7 @@ def draw_sampling(fig: Figure, probs: torch.Tensor, chars: list[str], text: str,
     ax1.bar(range(len(p)), p.numpy(), color="tab:orange")
     ax1.set_xticks(range(len(p)), names, fontsize=8)
     entropy = float(-(probs * probs.clamp_min(1e-12).log()).sum())
-    ax1.set(ylabel="p(next char)", ylim=(0, 1),
+    ax1.set(xlabel=f"the {len(p)} most likely next characters", ylabel="p(next char)", ylim=(0, 1),
             title=f"temperature {temperature:.2f}: next-character distribution (entropy {entropy:.2f} nats)")
     ax2.axis("off")
     lines = []

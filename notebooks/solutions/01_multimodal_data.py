@@ -6,7 +6,7 @@ import torch
 from torchvision.transforms import v2
 
 from mmcourse.data import FSDD, mnist_pool, tiny_shakespeare
-from mmcourse.vocab import Vocab, tokenize
+from mmcourse.text import Vocab, tokenize
 
 
 def exercise_1() -> dict[int, tuple[int, float]]:
@@ -17,7 +17,7 @@ def exercise_1() -> dict[int, tuple[int, float]]:
     val = [tokenize(ln) for ln in lines[cut:]]
     out = {}
     for m in (1, 2, 5):
-        v = Vocab.build(train, min_freq=m)
+        v = Vocab.build(train, min_freq=m, pad="<pad>", unk="<unk>")
         out[m] = (len(v), v.coverage(val))
     sizes, covs = [out[m][0] for m in (1, 2, 5)], [out[m][1] for m in (1, 2, 5)]
     assert sizes[0] > sizes[1] > sizes[2], "a higher threshold keeps fewer tokens"

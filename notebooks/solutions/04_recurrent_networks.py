@@ -13,6 +13,7 @@ import torch
 from mmcourse.audio import FeatureConfig, cached_features
 from mmcourse.config import pick, seed_everything
 from mmcourse.data import FSDD, tiny_shakespeare
+from mmcourse.device import configure_threads
 from mmcourse.metrics import accuracy
 from mmcourse.models.sequence import (
     PaddedSequences,
@@ -20,7 +21,7 @@ from mmcourse.models.sequence import (
     frame_lengths,
     masked_mean_std,
 )
-from mmcourse.text import CharVocab, split_text
+from mmcourse.text import Vocab, split_text
 from mmcourse.train import fit, loaders, predict
 
 CFG = FeatureConfig("mfcc", hop_length=160)
@@ -40,9 +41,10 @@ def _mfcc_data():
 
 @contextlib.contextmanager
 def _one_thread():
-    """Small recurrent nets on a CPU run fastest on one thread (as the chapter does)."""
+    """Small recurrent nets on a CPU run fastest on one thread (as the chapter does; the
+    MMCOURSE_THREADS / OMP_NUM_THREADS variables still win)."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    configure_threads(preferred=1)
     try:
         yield
     finally:
@@ -100,7 +102,7 @@ def exercise_3() -> dict:
     """Temperature by hand on the unigram log-frequencies of Tiny Shakespeare: softmax(z / tau)
     tends to one-hot on the arg-max as tau -> 0, to uniform as tau -> inf, and its entropy rises."""
     train, _ = split_text(tiny_shakespeare())
-    vocab = CharVocab.from_text(train)
+    vocab = Vocab.characters(train)
     counts = torch.bincount(vocab.encode(train), minlength=len(vocab)).double()
     z = counts.log()  # logits whose softmax at tau = 1 is the unigram distribution
 
@@ -112,7 +114,7 @@ def exercise_3() -> dict:
     entropies = [entropy(p) for p in probs]
     assert all(a < b for a, b in zip(entropies, entropies[1:], strict=False)), entropies
     assert probs[0].argmax() == z.argmax() and probs[0].max() > 0.999  # nearly one-hot: ' '
-    assert vocab.chars[int(z.argmax())] == " "
+    assert vocab.itos[int(z.argmax())] == " "
     torch.testing.assert_close(probs[3], counts / counts.sum())  # tau = 1: the model itself
     uniform = torch.full_like(z, 1 / len(z))
     assert (probs[-1] - uniform).abs().max() < 1e-2 and abs(entropies[-1] - torch.log(torch.tensor(65.0)).item()) < 0.01

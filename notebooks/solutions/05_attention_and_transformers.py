@@ -68,12 +68,13 @@ def exercise_3() -> dict[str, float]:
     from mmcourse.config import pick
     from mmcourse.data.dates import date_splits
     from mmcourse.models.seq2seq import (
-        CharVocab,
+        SEQ2SEQ_SPECIALS,
         PairData,
         Seq2SeqTransformer,
         seq2seq_batch,
         token_loss,
     )
+    from mmcourse.text import Vocab
     from mmcourse.train import fit, loaders
 
     torch.manual_seed(0)
@@ -86,7 +87,7 @@ def exercise_3() -> dict[str, float]:
     assert float(change[:7].max()) < 1e-6 and bool((change[7:] > 1e-3).all())
 
     pairs = date_splits(pick(fast=1500, full=4000), 100, 0, seed=1)
-    vocab = CharVocab(p.source + p.target for p in pairs["train"])
+    vocab = Vocab.characters([p.source + p.target for p in pairs["train"]], **SEQ2SEQ_SPECIALS)
     data = PairData(*seq2seq_batch(vocab, [p.source for p in pairs["train"]], [p.target for p in pairs["train"]]))
     model = Seq2SeqTransformer(len(vocab), len(vocab), d_model=32, n_heads=2, n_enc=1, n_dec=1, d_ff=64)
     fit(model, loaders(data, batch_size=64), epochs=pick(fast=2, full=4), lr=3e-3, loss_fn=token_loss,

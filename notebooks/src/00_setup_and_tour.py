@@ -6,7 +6,7 @@
 # **You will be able to:**
 # - check that your environment (Python, PyTorch, torchvision, torchaudio, the device) is ready;
 # - find every chapter of the course and the book section it teaches;
-# - train your first multimodal model — one that reads a handwritten digit *and* hears it spoken — in about a minute, and use it to predict.
+# - train your first multimodal model — one that reads a handwritten digit *and* hears it spoken — in well under a minute, and use it to predict.
 #
 # Every chapter runs on its own: run the cells top to bottom. Set `MMCOURSE_FAST=1` before starting
 # Jupyter for a quick pass (smaller data, fewer epochs); the numbers shown here come from a full run.
@@ -22,10 +22,12 @@ import torchvision
 from IPython.display import Markdown, display
 
 import mmcourse
-from mmcourse.config import data_dir, is_fast, pick
-from mmcourse.device import describe, get_device
+import mmcourse.viz  # noqa: F401  (installs the figure lint: a figure that breaks a rule warns)
+from mmcourse.config import data_dir, is_fast, offset_seed, pick, seed_everything
+from mmcourse.device import configure_threads, describe, get_device
 from mmcourse.results import Results
 
+configure_threads(preferred=1)  # a tiny model: more threads would mostly wait for each other
 device = get_device()
 rec = Results("00_setup_and_tour")
 plt.rcParams["figure.dpi"] = 72  # keeps the stored notebook small
@@ -67,7 +69,8 @@ display(Markdown(course_map_markdown()))
 # Two real datasets: handwritten digits (the MNIST pool, 28×28 images) and the Free Spoken Digit
 # Dataset (FSDD, people saying "zero" … "nine", 8 kHz). We pair every recording with an image of the
 # same digit, so each example has two **modalities**. Recordings become log-Mel spectrograms
-# (chapter 01 explains them); images stay pixels.
+# (chapter 01 explains them); images stay pixels. The model is small enough to train in well under
+# a minute on one CPU thread (the training cell prints how long it took on your machine).
 
 # %%
 from mmcourse.audio import FeatureConfig, cached_features
@@ -89,18 +92,26 @@ def as_dataset(mel, audio, images, seed):
 
 train_set, test_set = as_dataset(mel_train, audio_train, img_train, 0), as_dataset(mel_test, audio_test, img_test, 1)
 print(len(train_set), "training pairs,", len(test_set), "test pairs")  # NBVAL_CHECK_OUTPUT
+speakers = {s: sorted({r.speaker for r in d.recordings}) for s, d in (("train", audio_train), ("test", audio_test))}
+print("speakers in the test recordings:", speakers["test"], "| all of them also in training:",
+      set(speakers["test"]) <= set(speakers["train"]))  # NBVAL_CHECK_OUTPUT
 
 # %%
-fig, axes = plt.subplots(2, 5, figsize=(10, 3.4))
-for k in range(5):
-    x, y = test_set[k * 60]
+shown = [test_set[k * 60] for k in range(5)]
+lo, hi = min(float(x["audio"].min()) for x, _ in shown), max(float(x["audio"].max()) for x, _ in shown)
+fig, axes = plt.subplots(2, 5, figsize=(11, 4.2), height_ratios=[1, 1.1], sharey="row", layout="constrained")
+for k, (x, y) in enumerate(shown):
     axes[0, k].imshow(x["image"][0], cmap="gray")
     axes[0, k].set_title(f"digit {int(y)}")
-    axes[1, k].imshow(x["audio"], origin="lower", aspect="auto", cmap="magma")
-    for ax in axes[:, k]:
-        ax.set_axis_off()
+    axes[0, k].set_axis_off()  # pixels: no axes needed
+    im = axes[1, k].imshow(x["audio"], origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,
+                           extent=(0, x["audio"].shape[1] * cfg.hop_length / cfg.sample_rate, 0, cfg.n_mels))
+    axes[1, k].set_xlabel("time (s)")
+    axes[1, k].tick_params(labelleft=k == 0)  # one shared y axis, labelled once
+axes[1, 0].set_ylabel("Mel band")
+fig.colorbar(im, ax=axes[1, :], label="power (dB)", fraction=0.03, pad=0.01)
 fig.suptitle("each example: an image (top) and a spoken recording as a log-Mel spectrogram (bottom)")
-fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # The model: one small encoder per modality, their features joined, one linear head
@@ -109,20 +120,37 @@ fig.tight_layout()
 # %%
 from torch.utils.data import DataLoader
 
+from mmcourse.models import count_parameters
 from mmcourse.models.tour import TinyAVNet
 from mmcourse.train import evaluate, fit
 
-train_loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+EPOCHS = pick(fast=2, full=6)
+shuffle = torch.Generator().manual_seed(offset_seed(0))  # MMCOURSE_SEED shifts every training seed
+train_loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=shuffle)
 test_loader = DataLoader(test_set, batch_size=256)
+seed_everything(0)  # the initial weights (MMCOURSE_SEED shifts this seed too)
 model = TinyAVNet()
+n_params = count_parameters(model)
 t0 = time.perf_counter()
-history = fit(model, train_loader, epochs=pick(fast=2, full=6), lr=2e-3, seed=0)
+history = fit(model, train_loader, epochs=EPOCHS, lr=2e-3, seed=0, restore_best=False)  # keep the last epoch
 train_seconds = time.perf_counter() - t0
 result = evaluate(model, test_loader)
-print(f"trained in {train_seconds:.0f} s; test accuracy {result['accuracy']:.3f}")
-history.plot();
+print(f"{n_params:,} parameters, {EPOCHS} epochs over {len(train_set):,} pairs: trained in {train_seconds:.0f} s "
+      f"on {torch.get_num_threads()} CPU thread(s); test accuracy {result['accuracy']:.3f}")
+fig, ax = plt.subplots(1, 2, figsize=(9, 2.8))
+ax[0].plot(history["epoch"], history["train_loss"], "o-")
+ax[0].set(xlabel="epoch", ylabel="cross-entropy (nats)", title="training loss")
+ax[1].plot(history["epoch"], history["train_acc"], "o-")
+ax[1].set(xlabel="epoch", ylabel="accuracy", title="training accuracy (while it trains)")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
+# A word on what this accuracy measures: FSDD's official split holds out *takes*, not *people*: every
+# speaker of the test recordings also speaks in the training ones (printed above). So it says how well
+# the model recognises new recordings of voices it has heard, not a new voice; chapter 08 measures
+# that harder case.
+#
 # ### Predict
 # Pick test pairs and ask the model. (Exercise 2 asks what happens when the two modalities disagree.)
 
@@ -131,24 +159,32 @@ model.eval()
 batch = {k: torch.stack([test_set[i][0][k] for i in range(0, 300, 37)]) for k in ("image", "audio")}
 with torch.no_grad():
     probs = model({k: v.to(device) for k, v in batch.items()}).softmax(-1).cpu()
-fig, axes = plt.subplots(1, len(probs), figsize=(11, 1.8))
+fig, axes = plt.subplots(1, len(probs), figsize=(11, 2.0))
 for ax, img, p in zip(axes, batch["image"], probs):
     ax.imshow(img[0], cmap="gray")
-    ax.set_title(f"{int(p.argmax())} ({p.max():.2f})", fontsize=9)
-    ax.set_axis_off()
+    ax.set_title(f"says {int(p.argmax())}\np = {p.max():.2f}", fontsize=10)
+    ax.set_axis_off()  # pixels: no axes needed
+fig.suptitle("the model's answer and its probability for nine test pairs (it also heard each recording)", fontsize=11)
+fig.tight_layout()
 
 # %% [markdown]
 # ## Checks
 # The numbers this chapter claims, asserted: the tiny two-modality model reads digits far above
-# chance (10 %), and the data are what the text says.
+# chance (10 %), and the data are what the text says. The training time is printed, not asserted:
+# it depends on your machine.
 
 # %%
 assert len(train_set) == 2700 and len(test_set) == 300
 pairs = pair_by_label(audio_test.labels, img_test.y, seed=1)
 assert torch.equal(img_test.y[pairs], audio_test.labels)  # every pair shows one digit
-rec.record("tour_av_test_acc", result["accuracy"], target=pick(fast=0.80, full=0.95))
-rec.record("tour_train_seconds", train_seconds)  # measured, not asserted: machines differ
+assert set(speakers["test"]) <= set(speakers["train"])  # the split holds out takes, not speakers
+# spread: max - min over MMCOURSE_SEED=0, 1, 2 in full mode, measured once: 0.983, 0.990, 0.987
+rec.record("tour_av_test_acc", result["accuracy"], target=pick(fast=0.80, full=0.95), spread=pick(fast=None, full=0.007))
+rec.record("tour_train_seconds", train_seconds)  # printed, not asserted: it depends on the machine
 print(rec.check_targets())
+print(f"training took {train_seconds:.0f} s on {torch.get_num_threads()} thread(s): " + (
+    "well under a minute" if train_seconds < 45 else "more than the course's 2-core reference machine needs "
+    "(well under a minute on one thread): is this machine slower, or busy?"))
 
 # %% [markdown]
 # ## Exercises

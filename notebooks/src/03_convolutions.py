@@ -25,7 +25,8 @@ from mmcourse.data import FASHION_CLASSES, FSDD, TensorData, fashion_mnist, mnis
 from mmcourse.data.demos import PHOTOS
 from mmcourse.data.shapes import SHAPE_CLASSES, shapes
 from mmcourse.device import describe, get_device
-from mmcourse.models.cnn import LeNet, ResidualCNN, SpectrogramCNN, count_parameters
+from mmcourse.models import count_parameters
+from mmcourse.models.cnn import LeNet, ResidualCNN, SpectrogramCNN
 from mmcourse.models.conv import (KERNELS, conv2d, filter_image, out_shape, out_size, pool2d,
                                   receptive_field, sobel_magnitude)
 from mmcourse.models.segmentation import TinyUNet, iou_per_class, mean_iou

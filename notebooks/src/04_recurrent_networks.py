@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from mmcourse.audio import FeatureConfig, cached_features
 from mmcourse.config import is_fast, pick, seed_everything
 from mmcourse.data import FSDD, tiny_shakespeare
-from mmcourse.device import describe, get_device
+from mmcourse.device import configure_threads, describe, get_device
 from mmcourse.metrics import accuracy, report
 from mmcourse.models.rnn import GRU, LSTM, RNN, LSTMCell, RNNCell, input_gradient_norms
 from mmcourse.models.sequence import (
@@ -53,16 +53,16 @@ from mmcourse.models.sequence import (
     unigram_baseline,
 )
 from mmcourse.results import Results
-from mmcourse.text import CharVocab, split_text
+from mmcourse.text import Vocab, split_text
 from mmcourse.train import fit, loaders, predict
 from mmcourse.viz import Panel
-from mmcourse.viz.sequences import draw_packing, draw_sampling, plot_gradient_norms
+from mmcourse.viz.sequences import draw_packing, draw_sampling, plot_gradient_norms, plot_until_diverged
 
 device = get_device()
 if device.type == "cpu":
-    # A recurrent net steps through time with many small matrix products; on a CPU,
-    # extra threads mostly wait for each other (and thrash when the cores are shared).
-    torch.set_num_threads(1)
+    # A recurrent net steps through time with many small matrix products; on a CPU, extra
+    # threads mostly wait for each other. One thread, unless MMCOURSE_THREADS / OMP_NUM_THREADS say otherwise.
+    configure_threads(preferred=1)
 rec = Results("04_recurrent_networks")
 seed_everything(0)
 t_start = time.perf_counter()
@@ -167,8 +167,9 @@ plt.show()
 # its first input feature over 60 steps, with plain SGD, once without and once with clipping.
 
 # %%
-def train_relu_rnn(clip: float | None, steps: int = 40, lr: float = 0.01) -> tuple[list[float], list[float]]:
-    """SGD on a ReLU RNN with W_hh = 1.05 I; returns the losses and the gradient norms before clipping."""
+def train_relu_rnn(clip: float | None, steps: int = 40, lr: float = 0.01) -> tuple[list[float], list[float], list[float]]:
+    """SGD on a ReLU RNN with W_hh = 1.05 I; returns the losses, the gradient norms before clipping
+    and the norm of the recurrent matrix W_hh after each step."""
     torch.manual_seed(0)
     cell, head = RNNCell(I_GRAD, H_GRAD, nonlinearity="relu"), nn.Linear(H_GRAD, 1)
     with torch.no_grad():
@@ -178,7 +179,7 @@ def train_relu_rnn(clip: float | None, steps: int = 40, lr: float = 0.01) -> tup
     params = [*cell.parameters(), *head.parameters()]
     opt = torch.optim.SGD(params, lr=lr)
     data = torch.randn(steps, T_GRAD, 32, I_GRAD, generator=torch.Generator().manual_seed(1))
-    losses, norms = [], []
+    losses, norms, w_norms = [], [], []
     for xb in data:  # [T, B, I]
         h = None
         for t in range(T_GRAD):
@@ -189,25 +190,35 @@ def train_relu_rnn(clip: float | None, steps: int = 40, lr: float = 0.01) -> tup
         norms.append(float(nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))))
         opt.step()
         losses.append(loss.item())
-    return losses, norms
+        w_norms.append(float(cell.weight_hh.detach().norm()))
+    return losses, norms, w_norms
 
 
-loss_plain, norm_plain = train_relu_rnn(clip=None)
-loss_clip, norm_clip = train_relu_rnn(clip=1.0)
+loss_plain, norm_plain, w_plain = train_relu_rnn(clip=None)
+loss_clip, norm_clip, w_clip = train_relu_rnn(clip=1.0)
 print(f"first loss {loss_plain[0]:.1f}, first gradient norm {norm_plain[0]:.0f}")
-print(f"without clipping: loss after 40 steps = {loss_plain[-1]}")
+w_start = 1.05 * math.sqrt(H_GRAD)  # ||1.05 I|| (Frobenius norm)
+print(f"||W_hh|| before training {w_start:.2f}; after step 0: {w_plain[0]:.0f} without clipping, "
+      f"{w_clip[0]:.2f} with clipping")
+print("without clipping, losses of steps 0-3:", loss_plain[:4])
 print(f"with clipping at 1.0: loss after 40 steps = {loss_clip[-1]:.3f}")
-fig, ax = plt.subplots(figsize=(7, 3))
-ax.semilogy(loss_plain, "o-", ms=3, label="no clipping (becomes nan)")
-ax.semilogy(loss_clip, "o-", ms=3, label="clip_grad_norm_(1.0)")
-ax.set(xlabel="SGD step", ylabel="MSE loss")
-ax.legend()
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+plain_diverged_at = plot_until_diverged(ax1, loss_plain, "no clipping")
+plot_until_diverged(ax1, loss_clip, "clip_grad_norm_(1.0)")
+ax1.set(xlabel="SGD step", ylabel="MSE loss (log scale)", title="training loss")
+plot_until_diverged(ax2, w_plain, "no clipping")
+plot_until_diverged(ax2, w_clip, "clip_grad_norm_(1.0)")
+ax2.set(xlabel="SGD step", ylabel="||W_hh|| after the step (log)", title="size of the recurrent matrix")
+ax1.legend(fontsize=8, loc="center right")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # Without clipping the first step's gradient (norm in the tens of thousands) throws the
-# weights so far that the next forward pass overflows and the loss becomes `nan`; with
-# clipping each step moves at most `lr * 1.0` and the loss falls steadily. Clipping does
+# weights so far (the norm of $W_{hh}$ jumps from about 6 to over 400, right panel) that the
+# next forward pass overflows: the loss of step 1 is `inf`, and every later loss and weight is
+# `nan` (the red crosses mark where the curves end). With clipping each step moves the
+# weights by at most `lr * 1.0`, and the loss falls over tenfold in 40 steps. Clipping does
 # nothing for *vanishing* gradients; gates (LSTM, GRU) are the fix for those.
 # `mmcourse.train.fit(..., grad_clip=1.0)` clips in the same way; the language model below uses it.
 
@@ -215,14 +226,36 @@ plt.show()
 # ## 3. An LSTM over MFCC frames: spoken digits of different lengths
 #
 # The Free Spoken Digit Dataset has 3,000 recordings of the digits 0-9 by six speakers
-# (official split: takes 0-4 are the test set). Recordings last from 0.14 s to 1 s, and
-# `FSDD` pads them to 8,000 samples; `FSDD(...).lengths` keeps each one's true length. We
-# describe each recording by 13 MFCCs per 20 ms hop (`FeatureConfig("mfcc", hop_length=160)`),
+# (official split: takes 0-4 of every speaker and digit are the test set). **Every speaker is in
+# both the training and the test set**, so the accuracies of this chapter measure new recordings
+# of voices the model has heard, not a new voice (chapter 08 measures the unseen-speaker case).
+#
+# Recordings last from 0.14 s to 2.28 s. `FSDD` pads or crops them to 8,000 samples (1 s);
+# `FSDD(...).lengths` keeps each one's length within that second. Only 20 of the 3,000 are longer
+# than 1 s and get cropped; the next cell measures how much of their sound the crop removes.
+# We describe each recording by 13 MFCCs per 20 ms hop (`FeatureConfig("mfcc", hop_length=160)`),
 # so a recording becomes a sequence of 13-dimensional frames, of length `samples // 160 + 1`.
 
 # %%
 mfcc_cfg = FeatureConfig("mfcc", hop_length=160)
 fsdd_train, fsdd_test = FSDD("train"), FSDD("test")
+speakers_train = {r.speaker for r in fsdd_train.recordings}
+speakers_test = {r.speaker for r in fsdd_test.recordings}
+print(f"speakers: {len(speakers_train)} in train, {len(speakers_test)} in test, "
+      f"{len(speakers_train & speakers_test)} in both")
+# What the 1 s crop costs: load the recordings whole (padded to 3 s) and measure the cut-off tail.
+cropped, cut_energy, longest_s = {}, [], 0.0
+for split in ("train", "test"):
+    whole = FSDD(split, length=3 * 8000)
+    longer = (whole.lengths > 8000).nonzero().flatten()  # [n]
+    cropped[split] = longer
+    w = whole.waves[longer]  # [n, 24000]
+    cut_energy += ((w[:, 8000:] ** 2).sum(1) / (w**2).sum(1)).tolist()
+    longest_s = max(longest_s, float(whole.lengths.max()) / 8000)
+    del whole, w
+n_cropped = {k: len(v) for k, v in cropped.items()}
+print(f"recordings longer than 1 s (cropped): {n_cropped}, the longest {longest_s:.2f} s; "
+      f"share of their energy in the cut-off part: at most {max(cut_energy):.1%}")
 
 
 def mfcc_frames(ds: FSDD, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,15 +285,19 @@ print(f"frames per recording: min {int(len_train.min())}, mean {len_train.float(
 # %%
 batch_lengths = len_train[:16]
 packed = pack_padded_sequence(mfcc_train[:16], batch_lengths, batch_first=True, enforce_sorted=False)
-print("padded batch:", tuple(mfcc_train[:16].shape), "->", 16 * mfcc_train.shape[1], "frames")
+padded_cells = 16 * mfcc_train.shape[1]  # every batch is padded to the longest recording of the set
+print("padded batch:", tuple(mfcc_train[:16].shape), "->", padded_cells, "frames (cells), of which",
+      int(batch_lengths.sum()), "real; the longest of these 16 has", int(batch_lengths.max()))
 print("packed data: ", tuple(packed.data.shape), "= sum of lengths:", int(batch_lengths.sum()))
 print("batch_sizes[:8]:", packed.batch_sizes[:8].tolist(), "...", packed.batch_sizes[-3:].tolist())
 # NBVAL_CHECK_OUTPUT
 
 # %%
-fig = plt.figure(figsize=(9, 3))
-draw_packing(fig, batch_lengths)
+fig = plt.figure(figsize=(10, 3.2))
+draw_packing(fig, batch_lengths, padded_length=mfcc_train.shape[1])
+packing_title = fig.axes[0].get_title()
 plt.show()
+print(packing_title)
 
 # %% [markdown]
 # The claim to check: for a padded batch, the packed classifier gives each recording
@@ -304,8 +341,11 @@ hist_lstm = fit(lstm_clf, train_dl, epochs=LSTM_EPOCHS, optimizer=opt, scheduler
 lstm_seconds = time.perf_counter() - t0
 out, y_test = predict(lstm_clf, test_dl)
 lstm_acc = accuracy(y_test, out.argmax(-1))
-print(f"LSTM on MFCC frames: test accuracy {lstm_acc:.3f} ({sum(p.numel() for p in lstm_clf.parameters()):,} parameters, "
-      f"{lstm_seconds:.0f} s, {n_train} training recordings)")
+assert torch.equal(y_test, fsdd_test.labels)  # the test loader keeps the order
+lstm_cropped_right = int((out.argmax(-1) == y_test)[cropped["test"]].sum())
+print(f"LSTM on MFCC frames: test accuracy {lstm_acc:.3f} (official split: the speakers of the training set; "
+      f"{sum(p.numel() for p in lstm_clf.parameters()):,} parameters, {lstm_seconds:.0f} s, {n_train} training recordings)")
+print(f"the {n_cropped['test']} test recordings cropped at 1 s: {lstm_cropped_right} right")
 print(report(y_test, out.argmax(-1), fsdd_test.classes))
 
 # %% [markdown]
@@ -361,15 +401,16 @@ axes[0].plot(hist_cnn["epoch"], hist_cnn["train_loss"], "o-", label="CNN+GRU on 
 axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
 axes[0].legend()
 axes[1].bar(["LSTM\n(MFCC)", "CNN+GRU\n(log-Mel)"], [lstm_acc, cnn_acc], color=["tab:blue", "tab:orange"])
-axes[1].set(ylim=(0.5, 1), ylabel="test accuracy (official split)")
+axes[1].set(ylim=(0.5, 1), xlabel="model", ylabel="test accuracy\n(official split, speakers seen)")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # Trained on the full training set (full mode), both recurrent models recognise the digits
 # of the official split almost perfectly (>= 95 %, asserted below); fast mode trains on fewer
-# recordings for fewer epochs and lands lower. Note that this split is *not* speaker-independent (all six speakers appear in training), so
-# these numbers say little about a new voice.
+# recordings for fewer epochs and lands lower. This split is *not* speaker-independent: the
+# six speakers of the test set are the six of the training set, so these numbers say little
+# about a new voice (chapter 08 holds a speaker out).
 
 # %% [markdown]
 # ## 5. A character-level language model
@@ -383,7 +424,7 @@ plt.show()
 
 # %%
 text = tiny_shakespeare()
-vocab = CharVocab.from_text(text)
+vocab = Vocab.characters(text)
 train_text, val_text = split_text(text, val_fraction=0.1)
 train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
 unigram_val_loss = unigram_baseline(train_ids, val_ids, len(vocab))
@@ -426,7 +467,7 @@ prompt = vocab.encode("ROMEO:\n")
 def draw_temperature(fig, temperature: float, seed: int):
     probs = lm.next_probs(prompt, temperature)
     ids = lm.sample(prompt, 200, temperature, torch.Generator().manual_seed(seed))
-    draw_sampling(fig, probs, vocab.chars, "ROMEO:\n" + vocab.decode(ids), temperature)
+    draw_sampling(fig, probs, vocab.itos, "ROMEO:\n" + vocab.decode(ids), temperature)
 
 
 panel = Panel(draw_temperature, figsize=(9, 5),
@@ -436,46 +477,71 @@ panel
 
 # %% [markdown]
 # The entropy of the next-character distribution rises with the temperature: at
-# $\tau = 0.1$ the few most likely characters share almost all the mass, and as $\tau$ grows
-# the entropy approaches $\log 65 = 4.17$ nats, the uniform distribution.
+# $\tau = 0.1$ the five most likely characters hold most of the mass (over 80 %), and as $\tau$ grows
+# the entropy rises towards $\log 65 = 4.17$ nats, the entropy of the uniform distribution,
+# which it reaches only as $\tau \to \infty$.
 
 # %%
 temps = [0.1, 0.5, 1.0, 1.5, 2.0]
 entropies = [float(-(p * p.clamp_min(1e-12).log()).sum()) for p in (lm.next_probs(prompt, t) for t in temps)]
 print({t: round(e, 3) for t, e in zip(temps, entropies, strict=True)})
+top_cold = lm.next_probs(prompt, 0.1).topk(5)
+top5_mass = float(top_cold.values.sum())
+print("tau = 0.1, the five most likely next characters:",
+      ", ".join(f"{vocab.itos[i]!r} {p:.2f}" for p, i in zip(top_cold.values.tolist(), top_cold.indices.tolist())),
+      f"(together {top5_mass:.3f})")
 png_before = panel.image.value
 png_after = panel.set(temperature=1.5)
-panel.set(temperature=0.8)
+png_back = panel.set(temperature=0.8)  # back to the first picture (kept in a variable: no bytes printed)
+print(f"the widget redraws when the temperature moves: {png_before != png_after}")
 
 # %% [markdown]
 # ## Checks
-# Every claim above, asserted; the headline numbers recorded with this mode's target.
+# Every claim above, asserted; the headline numbers recorded with this mode's target. The two
+# FSDD accuracies are on the official split, whose test speakers are all in the training set:
+# they measure new recordings of known voices, not a new voice.
 
 # %%
 # 1. Our cells and layers equal torch's (copied weights, 1e-5).
 assert all(d < 1e-5 for d in max_diff.values()), max_diff
 # 2. Vanishing: tanh RNN keeps < 1e-6 of the gradient across 60 steps; exploding: the ReLU RNN
-#    with gain 1.15 grows it over 1000-fold; the LSTM with an open forget gate keeps > 1 %.
+#    with gain 1.15 grows it over 1000-fold; the LSTM with an open forget gate keeps it almost
+#    undamped (more than half of it).
 assert ratios["tanh RNN (default init)"] < 1e-6, ratios
 assert ratios["ReLU RNN, W_hh = 1.15 I"] > 1e3, ratios
 assert ratios["LSTM (default init)"] < 1e-6, ratios
-assert ratios["LSTM, forget bias 3"] > 1e-2, ratios
-# 3. Clipping: without it the loss becomes nan; with it the loss falls over tenfold.
-assert norm_plain[0] > 1e4 and not torch.isfinite(torch.tensor(loss_plain[-1]))
+assert ratios["LSTM, forget bias 3"] > 0.5, ratios
+# 3. Clipping: without it ||W_hh|| jumps from ~6 to > 400 in one step, the loss of step 1 is inf and
+#    everything after is nan; with it the loss falls over tenfold.
+assert norm_plain[0] > 1e4 and w_plain[0] > 400 and 5 < w_start < 7 and plain_diverged_at == 1
+assert loss_plain[1] == math.inf and all(math.isnan(v) for v in loss_plain[2:] + w_plain[1:])
 assert loss_clip[-1] < loss_clip[0] / 10 and all(torch.isfinite(torch.tensor(loss_clip)))
-# 4. FSDD: recordings last 0.14 s to 1 s (cropped at 1 s); the last 10 % of the text is held out.
+# 4. FSDD: all six speakers in both splits; recordings last 0.14 s to 2.28 s, the 20 longer than
+#    1 s (18 train, 2 test) are cropped, and the cut-off part holds < 1 % of their energy.
+assert len(speakers_train) == len(speakers_test) == len(speakers_train & speakers_test) == 6
 assert 0.14 <= fsdd_train.lengths.min() / 8000 < 0.15 and fsdd_train.lengths.max() == 8000
+assert n_cropped == {"train": 18, "test": 2} and 2.28 <= longest_s < 2.29 and max(cut_energy) < 0.01
+#    The last 10 % of the text is held out.
 assert len(val_ids) == len(text) - int(0.9 * len(text)) and train_text + val_text == text
-#    Packing: padded batch == each sequence alone; without packing it differs.
+#    Packing: the figure counts the cells printed above; padded batch == each sequence alone,
+#    without packing it differs.
+assert f"= {padded_cells} cells, {int(batch_lengths.sum())} real" in packing_title, packing_title
+assert packed.data.shape[0] == int(packed.batch_sizes.sum()) == int(batch_lengths.sum())
 assert packed_gap < 1e-5 and unpacked_gap > 1e-3, (packed_gap, unpacked_gap)
 # 5. Temperature: the entropy rises with the temperature, below log(65); the widget redraws.
 assert all(a < b for a, b in zip(entropies, entropies[1:], strict=False)), entropies
 assert entropies[0] < entropies[2] / 2 and entropies[-1] < math.log(len(vocab)), entropies
+assert top5_mass > 0.8, top5_mass  # at tau = 0.1 five characters hold most of the mass
 assert png_before != png_after
 # 6. Headline numbers (full-mode targets: LSTM >= 0.95; CNN+GRU >= 0.95, same split and data
-#    as the LSTM; LM at least 1 nat/char below the unigram baseline).
-rec.record("fsdd_lstm_mfcc_test_acc", lstm_acc, target=pick(fast=0.6, full=0.95))
-rec.record("fsdd_cnn_gru_logmel_test_acc", cnn_acc, target=pick(fast=0.6, full=0.95))
+#    as the LSTM, whose speakers are all in the training set; LM at least 1 nat/char below the
+#    unigram baseline).
+#    Seed spread (full mode, measured once: the same data, model and training seeded with 1 and 2):
+#    LSTM 0.990 / 0.987, CNN+GRU 0.983 / 0.990; with this run (seed 0, table below) the spreads
+#    (max - min) are 0.003 and 0.007.
+rec.record("fsdd_lstm_mfcc_test_acc", lstm_acc, target=pick(fast=0.6, full=0.95), spread=pick(fast=None, full=0.003))
+rec.record("fsdd_cnn_gru_logmel_test_acc", cnn_acc, target=pick(fast=0.6, full=0.95),
+           spread=pick(fast=None, full=0.007))
 rec.record("char_lm_val_loss", lm_val_loss, target=unigram_val_loss - pick(fast=0.5, full=1.0),
            higher_is_better=False)
 rec.record("char_unigram_val_loss", unigram_val_loss)

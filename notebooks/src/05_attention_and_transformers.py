@@ -14,6 +14,7 @@
 # the numbers shown here come from a full run.
 
 # %%
+import re
 import time
 
 import matplotlib.pyplot as plt
@@ -135,7 +136,7 @@ print(f"equal to nn.MultiheadAttention within 1e-5: {mha_diff < 1e-5}")
 #   $\sin(p/10000^{2i/D})$ and $\cos(p/10000^{2i/D})$, waves of geometrically growing
 #   wavelength. No parameters, and nearby positions get similar vectors;
 # - **learned** (BERT, ViT): one trained vector per position, limited to the table's length
-#   (section 6 draws the table a ViT learns).
+#   (section 6 looks at the table a ViT learns).
 #
 # Both refuse a sequence longer than their table, with a clear error.
 
@@ -213,10 +214,12 @@ for norm_first in (False, True):
 # A date format with a part the model has never seen (a month in Roman numerals, say) would
 # be a different question, one no amount of attention answers. A test string that a training
 # format could also produce (`3rd of May 2021`, `12/3/2021`) is skipped, so the test measures
-# generalisation to new formats, not memory.
+# generalisation to new formats, not memory: a program that memorised the 19 training formats,
+# one regular expression each (`format_regex`), reads every validation date and not one test
+# date (the cell counts both).
 
 # %%
-from mmcourse.data.dates import TEST_FORMATS, TRAIN_FORMATS, date_splits, format_parts, matches_any
+from mmcourse.data.dates import TEST_FORMATS, TRAIN_FORMATS, date_splits, field_spans, format_parts, matches_any
 
 N_DATES = pick(fast=3000, full=32000)
 dates = date_splits(n_train=N_DATES, n_val=500, n_test=1000, seed=0)
@@ -227,6 +230,9 @@ recombined = all(format_parts(f) <= train_parts for f in TEST_FORMATS)
 print(f"every field and separator of a held-out format occurs in a training format: {recombined}")
 held_out_disjoint = not any(matches_any(p.source, TRAIN_FORMATS) for p in dates["test"])
 print(f"no test source could come from a training format: {held_out_disjoint}")
+parser_reads = {split: sum(matches_any(p.source, TRAIN_FORMATS) for p in dates[split]) for split in ("val", "test")}
+print(f"a parser of the training formats reads: {parser_reads['val']} of {len(dates['val'])} validation dates, "
+      f"{parser_reads['test']} of {len(dates['test'])} test dates")
 # NBVAL_CHECK_OUTPUT
 
 # %%
@@ -237,19 +243,20 @@ for split in ("train", "test"):
 print({k: len(v) for k, v in dates.items()})
 
 # %% [markdown]
-# Characters become ids (`CharVocab`: 0 is padding, 1 `<bos>`, 2 `<eos>`). For **teacher
+# Characters become ids (a character `Vocab` with `SEQ2SEQ_SPECIALS`: 0 is padding, 1 `<bos>`, 2 `<eos>`). For **teacher
 # forcing** the decoder input is `<bos>` + target and the label is target + `<eos>`: at every
 # position the decoder predicts the next character from the true previous ones, all positions at
 # once thanks to the causal mask. The model: 2 encoder and 2 decoder blocks (pre-norm, 4 heads,
 # $D = 64$), sinusoidal positions, trained with AdamW and a one-cycle schedule by the course's
-# `fit`. The data are unlimited and generated, so there is nothing to overfit: no dropout (we
-# tried 0.1: it fitted the training formats less well and did no better on the held-out ones).
+# `fit`, without dropout: the pairs are generated (32,000 in full mode, 3,000 in fast mode), and
+# the validation set (new dates in the training formats) shows whether the model overfits them.
 
 # %%
-from mmcourse.models.seq2seq import CharVocab, PairData, Seq2SeqTransformer, seq2seq_batch, token_loss
+from mmcourse.models.seq2seq import SEQ2SEQ_SPECIALS, PairData, Seq2SeqTransformer, seq2seq_batch, token_loss
+from mmcourse.text import Vocab
 from mmcourse.train import fit, loaders
 
-vocab = CharVocab(p.source + p.target for p in dates["train"])
+vocab = Vocab.characters([p.source + p.target for p in dates["train"]], **SEQ2SEQ_SPECIALS)
 
 
 def pair_data(pairs):
@@ -291,31 +298,51 @@ preds = {split: normalise(date_model, dates[split]) for split in ("val", "test")
 date_val_em, date_test_em = exact_match(dates["val"], preds["val"]), exact_match(dates["test"], preds["test"])
 print(f"exact match, training formats (val): {date_val_em:.3f}")
 print(f"exact match, held-out formats (test): {date_test_em:.3f}")
+per_format, n_per_format = {}, {}
 for fmt in TEST_FORMATS:
     idx = [i for i, p in enumerate(dates["test"]) if p.format == fmt]
-    print(f"   {fmt:<30} {exact_match([dates['test'][i] for i in idx], [preds['test'][i] for i in idx]):.3f}"
-          f"  ({len(idx)} examples)")
-wrong = [(p.source, p.target, q) for p, q in zip(dates["test"], preds["test"]) if p.target != q]
-print("some mistakes:", wrong[:4])
+    per_format[fmt] = exact_match([dates["test"][i] for i in idx], [preds["test"][i] for i in idx])
+    n_per_format[fmt] = len(idx)
+    print(f"   {fmt:<30} {per_format[fmt]:.3f}  ({len(idx)} examples)")
+date_macro_em = sum(per_format.values()) / len(per_format)
+worst_format = min(per_format, key=per_format.get)
+print(f"macro average over the 4 formats: {date_macro_em:.3f}; worst format: {worst_format} {per_format[worst_format]:.3f}")
+wrong = [(p.source, p.target, q, p.format) for p, q in zip(dates["test"], preds["test"]) if p.target != q]
+print("some mistakes:", [w[:3] for w in wrong[:4]])
 
 # %% [markdown]
-# In the full run the hardest held-out format is `{d}/{m}/{yyyy}` (`9/6/2031`). In training, a
-# slash-date always had at least one two-digit field (`9/06/2031`, `09/6/2031`), and the test
-# keeps only the dates a training format could not have written, so both fields here are single
-# digits. Which part of the answer goes wrong? Counting the field errors of the mistakes tells:
+# The headline number, exact match over all 1,000 test dates, is a **micro average**: each
+# format counts by its number of examples, and these are very unequal. `{d}/{m}/{yyyy}`
+# (`9/6/2031`) has only 65 examples: in training a slash date always had at least one two-digit
+# field (`9/06/2031`, `09/6/2031`), and the test keeps only the dates that no training format
+# could have written, which leaves only days and months below 10. So we also record the
+# **macro average** (the mean of the four per-format scores, each format weighted equally) and
+# the **worst format**, printed above; the micro average hides how much weaker one format is.
+#
+# Which part of the answer goes wrong? Counting the wrong fields (year, month, day) of the mistakes:
 
 # %%
-field_errors = {"year": 0, "month": 0, "day": 0}
-for _, target, pred in wrong:
-    for name, sl in (("year", slice(0, 4)), ("month", slice(5, 7)), ("day", slice(8, 10))):
-        field_errors[name] += target[sl] != pred[sl]
-print(f"{len(wrong)} wrong dates; wrong fields among them: {field_errors}")
+FIELDS = {"year": slice(0, 4), "month": slice(5, 7), "day": slice(8, 10)}  # in YYYY-MM-DD
+field_errors = {name: sum(t[sl] != q[sl] for _, t, q, _ in wrong) for name, sl in FIELDS.items()}
+n_wrong_fields = [sum(t[sl] != q[sl] for sl in FIELDS.values()) for _, t, q, _ in wrong]
+by_count = {k: n_wrong_fields.count(k) for k in (1, 2, 3)}
+well_formed = sum(bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", q)) for _, _, q, _ in wrong)
+print(f"{len(wrong)} wrong dates ({sum(f == worst_format for *_, f in wrong)} of them in {worst_format}); "
+      f"wrong fields among them: {field_errors}")
+print(f"wrong dates with 1, 2, 3 wrong fields: {by_count}; well-formed YYYY-MM-DD answers among them: {well_formed}")
+
+# %% [markdown]
+# The counts answer it: most wrong dates have a **single** wrong field, and most wrong answers
+# are still well-formed `YYYY-MM-DD` dates (both asserted in the checks). The model has not lost
+# the output format; it misreads one number of the source. The first line says which field that
+# is most often.
 
 # %% [markdown]
 # **Where does each output character look?** The panel shows the decoder's cross-attention for
 # a few held-out examples: rows are the generated characters, columns the source characters.
-# Choose the example, the decoder layer and the head (-1 averages the heads). Typically the year
-# digits attend to the year, the month digits to the month name, the day digits to the day.
+# Choose the example, the decoder layer and the head (-1 averages the heads). Do the year digits
+# read the year, the month digits the month, the day digits the day? The cell after the panel
+# measures it over 300 test dates.
 
 # %%
 from mmcourse.viz.attention import seq2seq_attention_panel
@@ -335,6 +362,41 @@ date_panel.set(example=0, layer=1, head=-1)
 print(f"panel redraws: {date_panel_redraws}")
 # NBVAL_CHECK_OUTPUT
 
+# %%
+# For each output field (e.g. the 4 year digits), the share of its cross-attention (mean of the
+# heads) that falls on the same field of the source, per decoder layer; over the correctly
+# normalised dates among the first 300 test dates. "Chance" is the field's share of the source
+# characters (what uniform attention would give).
+probe_pairs = dates["test"][:300]
+probe_src = vocab.batch([p.source for p in probe_pairs]).to(device)
+with torch.no_grad():
+    probe_out, probe_att = date_model.greedy_decode(probe_src, max_len=12, return_attention=True)
+probe_ok = [i for i, (p, o) in enumerate(zip(probe_pairs, probe_out.cpu())) if vocab.decode(o) == p.target]
+own_share = {(layer, f): [] for layer in range(len(probe_att["cross"])) for f in FIELDS}
+chance = {f: [] for f in FIELDS}
+for i in probe_ok:
+    spans = field_spans(probe_pairs[i].source, probe_pairs[i].format)
+    n_src = len(probe_pairs[i].source)
+    for f, sl in FIELDS.items():
+        a, b = spans[f]
+        chance[f].append((b - a) / n_src)
+        for layer, att in enumerate(probe_att["cross"]):
+            w = att[i].mean(0)[sl].cpu()  # [field length, S]: the rows that wrote this field
+            own_share[layer, f].append(float(w[:, a:b].sum(1).mean()))
+field_attention = {k: sum(v) / len(v) for k, v in own_share.items()}
+chance = {f: sum(v) / len(v) for f, v in chance.items()}
+print(f"{len(probe_ok)} correct dates; share of attention on the same field of the source:")
+for f in FIELDS:
+    print(f"   {f:<6} " + "  ".join(f"layer {layer}: {field_attention[layer, f]:.2f}"
+                                   for layer in range(len(probe_att["cross"]))) + f"   (chance {chance[f]:.2f})")
+min_attention_ratio = min(v / chance[f] for (_, f), v in field_attention.items())
+print(f"smallest ratio of own-field attention to chance: {min_attention_ratio:.1f}")
+
+# %% [markdown]
+# In both decoder layers, each output field puts more of its cross-attention on the same field
+# of the source than uniform attention would (at least 1.5 times its chance share, asserted
+# below): the decoder has learned to look up the part of the source it is writing.
+
 # %% [markdown]
 # ## 6. A Vision Transformer on handwritten digits
 #
@@ -342,8 +404,8 @@ print(f"panel redraws: {date_panel_redraws}")
 # project each to $D = 48$ (a 4×4 convolution with stride 4 does exactly that), prepend a learned
 # `[CLS]` token, add learned positions, run a pre-norm Transformer encoder, and classify from
 # `[CLS]`. Nothing in it knows that patches are arranged in a grid: it must learn that from data.
-# ViTs need a lot of data; we have the 8,000 training images of the MNIST pool, so we help with
-# small random shifts (±2 pixels) as augmentation.
+# ViTs need a lot of data; we have the 8,000 training images of the MNIST pool (3,000 in fast
+# mode), so we help with small random shifts (±2 pixels) as augmentation.
 
 # %%
 from mmcourse.data import mnist_pool
@@ -379,10 +441,15 @@ vit_hist.plot(title="ViT on the MNIST pool")
 plt.show()
 
 # %% [markdown]
-# **What did the positional table learn?** Each patch position has a learned vector.
-# The cosine similarity of one position's vector with all the others, drawn on the patch grid,
-# shows that the model rediscovered the image's 2-D layout: neighbours (in rows *and* columns)
-# get similar vectors, although it was only given a flat list.
+# **What did the positional table learn?** Each patch position has a learned vector, and the
+# model was given them as a flat list. A caution before reading the pictures: MNIST digits sit in
+# the central 20×20 pixels, so the outer ring of patches (24 of the 49) is almost always empty,
+# and the vectors of positions that only ever see black tend to end up alike whatever their
+# place. A similarity map over all 49 patches would mostly show *border against interior*. So we
+# measure the 2-D layout on the 5×5 interior patches only: there, are grid neighbours (in rows
+# and in columns) more alike than patches far apart? The maps show the cosine similarity of
+# four interior positions (red +) with the other interior positions; the grey ring is the
+# border, left out.
 
 # %%
 from mmcourse.models.vit import attention_rollout
@@ -390,20 +457,46 @@ from mmcourse.models.vit import attention_rollout
 pos = vit.pos.pe.detach().cpu()[1:]  # [N, D], without [CLS]
 pos = pos / pos.norm(dim=1, keepdim=True)
 sim = pos @ pos.T  # [N, N]
-fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
-for ax, p in zip(axes, (0, GRID + 1, GRID * GRID // 2 + GRID // 2, GRID * GRID - 2)):
-    ax.imshow(sim[p].view(GRID, GRID), cmap="viridis", vmin=-1, vmax=1)
-    ax.plot(p % GRID, p // GRID, "r+", ms=12)
-    ax.set_title(f"patch {p} vs all", fontsize=9)
-    ax.axis("off")
-fig.suptitle("cosine similarity of learned patch positions")
-plt.show()
 grid_pos = torch.stack(torch.meshgrid(torch.arange(GRID), torch.arange(GRID), indexing="ij"), -1)
-grid_pos = grid_pos.view(-1, 2).float()  # [N, 2] (row, column) of each patch
-dist = torch.cdist(grid_pos, grid_pos)
-neighbour_sim = float(sim[(dist > 0) & (dist <= 1)].mean())
-far_sim = float(sim[dist >= GRID / 2].mean())
-print(f"mean similarity: grid neighbours {neighbour_sim:.2f}, patches >= {GRID / 2:g} apart {far_sim:.2f}")
+grid_pos = grid_pos.view(-1, 2)  # [N, 2] (row, column) of each patch
+border = (grid_pos == 0).any(1) | (grid_pos == GRID - 1).any(1)  # [N] the outer ring
+train_images = mnist_pool("train").x  # [8000, 1, 28, 28], unshifted
+patch_ink = torch.nn.functional.avg_pool2d(train_images, PATCH).flatten(1) > 0.1  # [8000, N]
+border_ink, interior_ink = float(patch_ink[:, border].float().mean()), float(patch_ink[:, ~border].float().mean())
+off_diag = ~torch.eye(len(sim), dtype=torch.bool)  # [N, N] pairs of different patches
+sim_bb = float(sim[border][:, border][off_diag[border][:, border]].mean())
+sim_ii = float(sim[~border][:, ~border][off_diag[~border][:, ~border]].mean())
+sim_bi = float(sim[border][:, ~border].mean())
+print(f"mean similarity of positions: border-border {sim_bb:.2f}, interior-interior {sim_ii:.2f}, "
+      f"border-interior {sim_bi:.2f}")
+print(f"share of patches with ink (mean pixel > 0.1) in the training images: border {border_ink:.3f}, "
+      f"interior {interior_ink:.3f}")
+inner = (~border).nonzero().flatten()  # the 25 interior patches
+dist = torch.cdist(grid_pos[inner].float(), grid_pos[inner].float())  # [25, 25] grid distance
+sim_in = sim[inner][:, inner]
+neighbour_sim = float(sim_in[(dist > 0) & (dist <= 1)].mean())
+far_sim = float(sim_in[dist >= 3].mean())
+print(f"interior patches: mean similarity of grid neighbours {neighbour_sim:.2f}, of patches >= 3 apart {far_sim:.2f}")
+centre = (GRID // 2) * GRID + GRID // 2  # row 3, column 3 of the 7 x 7 grid
+shown = (GRID + 1, GRID + GRID - 2, centre, (GRID - 2) * GRID + GRID // 2)  # interior: (1,1), (1,5), (3,3), (5,3)
+fig, axes = plt.subplots(1, 4, figsize=(11, 3), layout="constrained")
+for ax, p in zip(axes, shown):
+    m = sim[p].clone().view(GRID, GRID)
+    m[border.view(GRID, GRID)] = float("nan")  # the border ring, left out (drawn grey)
+    im = ax.imshow(m, cmap=plt.get_cmap("viridis").with_extremes(bad="0.8"), vmin=-1, vmax=1)
+    ax.plot(p % GRID, p // GRID, "r+", ms=12, mew=2)
+    ax.set(title=f"patch ({p // GRID}, {p % GRID})", xlabel="patch column", ylabel="patch row")
+fig.colorbar(im, ax=axes, fraction=0.02, label="cosine similarity")
+fig.suptitle("learned ViT positions: similarity of patch (row, column) + with the 5 x 5 interior", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# What the numbers say (all asserted in the checks): the border ring is almost always empty in
+# the training images, and the border positions are more alike among themselves than the interior
+# ones are, which is the "empty patch" signal a map over all 49 patches would be dominated by.
+# On the interior, where the digits are, grid neighbours are clearly more alike than patches
+# three or more apart: from a flat list of positions the model has learned the image's 2-D
+# neighbourhood, at least where the digits are.
 
 # %% [markdown]
 # **Where does `[CLS]` look?** The panel lays the attention of `[CLS]` to every patch over the
@@ -442,20 +535,19 @@ print(f"panel redraws: {vit_panel_redraws}")
 # small model learns quickly on a CPU. To restore a hidden letter it has to work out the word
 # around it from both sides. The last 10% of the text is held out. Two encoder blocks,
 # $D = 64$, the output layer tied to the character embedding. One change from BERT: fixed
-# sinusoidal positions instead of a learned table. At first the model only knows character
-# frequencies (it predicts a space everywhere); it improves once attention learns to look at
-# the neighbours of a blank, and with sinusoidal positions, where "one to the left" is the same
-# linear map at every position, that happens after a few hundred steps instead of many more.
+# sinusoidal positions instead of a learned table (we did not compare the two here). To beat
+# the character frequencies, attention has to learn to look at the neighbours of a blank; the
+# loss curve below ends under the dashed line of the frequencies alone.
 
 # %%
 from mmcourse.data import tiny_shakespeare
 from mmcourse.models.bert import (
+    BERT_SPECIALS,
     IGNORE,
     MASK,
     UNK,
     MaskedLMData,
     TinyBERT,
-    Vocab,
     mask_tokens,
     masked_accuracy,
     mlm_loss,
@@ -464,7 +556,7 @@ from mmcourse.models.bert import (
 
 text = tiny_shakespeare()
 cut = int(0.9 * len(text))
-cvocab = Vocab(text[:cut], sep="")  # characters, most frequent first
+cvocab = Vocab.characters(text[:cut], order="frequency", **BERT_SPECIALS)  # most frequent first
 WINDOW = 32
 bert_train_w = windows(cvocab.encode(text[:cut]), WINDOW)  # [N, WINDOW]
 bert_test_w = windows(cvocab.encode(text[cut:]), WINDOW)
@@ -524,7 +616,7 @@ print(f"masked test characters: accuracy {mlm_acc:.3f} (always {cvocab.itos[most
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.plot(bert_losses, lw=0.8, label="masked-character loss (train)")
 ax.axhline(unigram_loss, color="gray", ls="--", label="character frequencies alone (test)")
-ax.set(xlabel="step", ylabel="nats")
+ax.set(xlabel="training step (batch of 64 windows)", ylabel="loss (nats per masked character)")
 ax.legend()
 plt.show()
 
@@ -551,18 +643,32 @@ for line in ("To b_, or n_t to be: th_t is the",  # at most WINDOW = 32 characte
              "Romeo! wherefore art th_u R_meo?",
              blanked):
     filled, tops = fill(line)
-    print(f"{line}\n{filled}")
+    print(line + "\n" + filled.replace("\n", "\\n"))  # a filled-in newline is shown as \n
     print("   " + "  |  ".join(tops[:6]))
 print("the held-out line:", held_out_line)
+hamlet_unseen = "or not to be" not in text
+juliet_in_training = "Romeo! wherefore art thou Romeo?" in text[:cut]
+print(f"'or not to be' nowhere in Tiny Shakespeare: {hamlet_unseen}; Juliet's line in the training text: "
+      f"{juliet_in_training}")
 
 # %% [markdown]
 # ## Checks
 # The headline numbers with their targets, and every claim made above.
 #
-# - **Dates**: exact match on the held-out formats. The target (0.98 in full mode) asks for
-#   real generalisation: a model that memorised training formats scores near zero on `3rd of Mar
-#   2021`.
-# - **ViT**: test accuracy on the 1,000 test images of the MNIST pool, target 0.96.
+# - **Dates**: exact match on the held-out formats, three ways. The micro average over all 1,000
+#   test dates (target 0.98 in full mode); the macro average over the four formats, each weighted
+#   equally (target 0.92); and the worst format, `{d}/{m}/{yyyy}` with its 65 examples (target
+#   0.65: two single-digit numbers side by side, a combination never seen in training, right in
+#   at least two cases of three). A parser of the training formats reads none of these dates
+#   (section 5), so every point above zero is generalisation.
+# - **Seed spread** (full mode, the same data; measured once): besides this run (seed 0, in the
+#   table below), the model and training seeded with 1 and 2 (`seed_everything`, `fit(seed=...)`),
+#   and one more seed-0 run whose batches were shuffled differently (before `loaders` took a
+#   seeded generator). Those three gave micro averages 0.990 / 0.992 / 0.988, macro 0.962 / 0.985 /
+#   0.954 and worst format 0.846 / 0.954 / 0.815. The spread (max - min over all four runs) is
+#   recorded with each number, and every target sits below the lowest run by more than it.
+# - **ViT**: test accuracy on the 1,000 test images of the MNIST pool, target 0.96; over seeds
+#   0, 1, 2 (measured once, as for the dates) 0.972 / 0.966 / 0.972, a spread of 0.006.
 # - **BERT**: accuracy on the masked held-out characters. The frequency baseline (always the most
 #   common character, the space) is what knowing the characters without context gives; the
 #   target is the baseline + 0.2 in full mode (+ 0.05 in fast mode), on the same masked
@@ -572,9 +678,15 @@ print("the held-out line:", held_out_line)
 #   36,500; a digit: 1 in 10).
 
 # %%
-rec.record("dates_heldout_formats_exact_match", date_test_em, target=pick(fast=0.02, full=0.98))
+rec.record("dates_heldout_formats_exact_match", date_test_em, target=pick(fast=0.02, full=0.98),
+           spread=pick(fast=None, full=0.007))  # other runs: 0.990, 0.992, 0.988
+rec.record("dates_heldout_formats_macro_exact_match", date_macro_em, target=pick(fast=0.02, full=0.92),
+           spread=pick(fast=None, full=0.031))  # other runs: 0.962, 0.985, 0.954
+rec.record("dates_worst_heldout_format_exact_match", per_format[worst_format], target=pick(fast=0.02, full=0.65),
+           spread=pick(fast=None, full=0.139))  # other runs: 0.846, 0.954, 0.815 (65 examples)
 rec.record("dates_train_formats_val_exact_match", date_val_em, target=pick(fast=0.02, full=0.98))
-rec.record("vit_mnist_pool_test_acc", vit_test_acc, target=pick(fast=0.3, full=0.96))
+rec.record("vit_mnist_pool_test_acc", vit_test_acc, target=pick(fast=0.3, full=0.96),
+           spread=pick(fast=None, full=0.006))  # seeds 0, 1, 2: 0.972, 0.966, 0.972
 rec.record("mlm_masked_char_acc", mlm_acc, target=freq_baseline + pick(fast=0.05, full=0.2))
 rec.record("mlm_frequency_baseline_acc", freq_baseline)
 rec.record("mlm_masked_char_loss", mlm_test_loss, target=unigram_loss, higher_is_better=False)
@@ -585,10 +697,25 @@ assert rows_sum_to_one and padding_ignored and future_hidden
 assert mha_diff < 1e-5 and max(block_diff.values()) < 1e-5
 assert held_out_disjoint and recombined
 assert not {p.source for p in dates["test"]} & {p.source for p in dates["train"]}
+# A parser of the 19 training formats reads every validation date and no test date.
+assert parser_reads == {"val": len(dates["val"]), "test": 0}, parser_reads
+# Dates: 65 examples in the smallest format; the macro average is below the micro average, the worst
+# format is {d}/{m}/{yyyy}; most mistakes have one wrong field and a well-formed YYYY-MM-DD answer.
+assert n_per_format["{d}/{m}/{yyyy}"] == 65 == min(n_per_format.values()), n_per_format
+assert date_macro_em < date_test_em and worst_format == "{d}/{m}/{yyyy}", (date_macro_em, date_test_em, per_format)
+assert by_count[1] > len(wrong) / 2 and well_formed > len(wrong) / 2, (by_count, well_formed, len(wrong))
+# Cross-attention: every output field, in every decoder layer, reads its own source field >= 1.5x chance.
+assert min_attention_ratio >= 1.5, field_attention
 assert date_panel_redraws and vit_panel_redraws
 assert mlm_test_loss < unigram_loss - pick(fast=0.2, full=0.5), "BERT must use the context"
 assert mlm_acc >= freq_baseline + pick(fast=0.05, full=0.2), "BERT must beat the frequency baseline"
-assert neighbour_sim > far_sim, "learned positions: grid neighbours are more alike than distant patches"
+# ViT positions: the border ring is almost always empty, the interior often has ink; border positions
+# are more alike than interior ones; on the interior, grid neighbours are more alike than patches >= 3 apart.
+assert border_ink < 0.05 and interior_ink > 0.4, (border_ink, interior_ink)
+assert sim_bb > sim_ii, (sim_bb, sim_ii)
+assert neighbour_sim > far_sim + 0.1, "learned positions: interior neighbours more alike than distant patches"
+assert centre == 24 and tuple(grid_pos[centre].tolist()) == (3, 3)  # the centre of the 7 x 7 grid
+assert hamlet_unseen and juliet_in_training
 assert ink_ratio > 1.0, "rollout: more attention on patches with ink"
 chapter_seconds = time.perf_counter() - t_start
 print(f"chapter ran in {chapter_seconds:.0f} s")

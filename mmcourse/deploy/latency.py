@@ -1,0 +1,70 @@
+"""Latency of one call, as percentiles over repeated runs, warm-up excluded.
+
+The first calls of a model are slow (memory allocation, kernel selection, lazy initialisation,
+caches). :func:`measure` runs ``warmup`` calls and throws their times away, then times ``reps``
+calls one by one with ``time.perf_counter``. Percentiles, not the mean: a service is judged by
+its slow tail (p95), and one hiccup of the machine moves a mean but hardly a median.
+
+Threads: :func:`threads` sets torch's intra-op threads for eager models; ONNX Runtime takes its
+thread count when its session is made (:func:`mmcourse.deploy.export.session`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+
+def measure(fn: Callable[[], object], reps: int = 100, warmup: int = 10,
+            max_seconds: float | None = None) -> dict[str, float]:
+    """Time ``fn()``: ``{"p50_ms", "p95_ms", "mean_ms", "n"}`` over ``reps`` calls after ``warmup``.
+
+    ``max_seconds`` bounds the timed loop (at least 5 calls are always timed).
+    """
+    if reps < 1 or warmup < 0:
+        raise ValueError(f"reps must be >= 1 and warmup >= 0, got reps={reps}, warmup={warmup}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if max_seconds is not None and len(times) >= 5 and time.perf_counter() - start > max_seconds:
+            break
+    ms = np.array(times) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "mean_ms": float(ms.mean()), "n": len(ms)}
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Run eager torch with ``n`` intra-op threads inside the block, then restore the old count."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def eager_fn(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> Callable[[], object]:
+    """``fn()`` running ``model(*inputs)`` in inference mode (eval, no autograd)."""
+    model.eval()
+
+    def fn():
+        with torch.inference_mode():
+            return model(*inputs)
+
+    return fn
+
+
+def onnx_fn(sess, inputs: tuple[np.ndarray, ...]) -> Callable[[], object]:
+    """``fn()`` running an ONNX Runtime session on positional float32 ``inputs``."""
+    feed = {i.name: np.ascontiguousarray(x) for i, x in zip(sess.get_inputs(), inputs, strict=True)}
+    return lambda: sess.run(None, feed)

