@@ -379,7 +379,9 @@ assert not figure_problems(fig)
 # jittered copy of each image joins the originals), and the teacher labels every one of them: its soft
 # targets on unfamiliar views are where its knowledge shows. The student alone sees the very same images
 # with their labels. Temperature and α are chosen among T ∈ {2, 4}, α ∈ {0.5, 0.9} by *validation*
-# accuracy; the test set is used once, at the end.
+# accuracy; the test set is used once, at the end. The claim "the distilled student beats the student
+# alone" is checked in the full build only: in fast mode the teacher trains on 2,000 images for 2 epochs
+# (about 95 % accurate, against 98 % in the full build) and has too little to teach for the gain to show.
 
 # %%
 CONFIGS = [(2.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9)]  # (T, alpha)
@@ -736,7 +738,8 @@ rec.record("pruned_50pct_acc_drop_points", 100 * (lenet_acc - small_acc), target
 rec.record("pruned_50pct_speedup_b32_ort", prune_speedup, target=1.3)
 gain = np.mean(dist_acc["distilled"]) - np.mean(dist_acc["alone"])
 spread = max(max(a) - min(a) for a in dist_acc.values())  # max - min over the seeds, of either student
-rec.record("distilled_minus_alone_points", 100 * gain, target=0.0, spread=100 * spread)  # "beats", by > the spread
+rec.record("distilled_minus_alone_points", 100 * gain, target=pick(fast=None, full=0.0),
+           spread=100 * spread)  # "beats", by > the spread: a full-mode claim (section 5)
 rec.record("student_param_ratio", n_student / n_teacher, target=0.2, higher_is_better=False)
 load_errors = sum(r_["errors"] + r_["lost"] for r_ in load)
 rec.record("load_test_errors_and_lost", load_errors, higher_is_better=False)  # an exact requirement: asserted below
