@@ -37,6 +37,21 @@ def _mask(kind: int, yy: torch.Tensor, xx: torch.Tensor, cy: float, cx: float, r
     return inside
 
 
+def _uniform(g: torch.Generator):
+    """``u(lo, hi)``: one float drawn uniformly from [lo, hi) with generator ``g``."""
+    def u(lo: float, hi: float) -> float:
+        return float(lo + (hi - lo) * torch.rand((), generator=g))
+    return u
+
+
+def _canvas(size: int, u) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel coordinates ``yy, xx [H, W]`` and a background ``[H, W]`` with a random brightness gradient."""
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")  # [H, W] pixel coordinates
+    gy, gx = u(-0.15, 0.15), u(-0.15, 0.15)  # background brightness gradient
+    return yy, xx, 0.2 + gy * (yy / size - 0.5) + gx * (xx / size - 0.5)
+
+
 def shapes(n: int, size: int = 32, max_shapes: int = 3, noise: float = 0.1, seed: int = 0) -> TensorData:
     """``n`` generated images and masks (deterministic for a given ``seed``).
 
@@ -47,17 +62,11 @@ def shapes(n: int, size: int = 32, max_shapes: int = 3, noise: float = 0.1, seed
         raise ValueError(f"need n >= 1, size >= 16, max_shapes >= 1; got n={n}, size={size}, "
                          f"max_shapes={max_shapes}")
     g = torch.Generator().manual_seed(seed)
-
-    def u(lo: float, hi: float) -> float:
-        return float(lo + (hi - lo) * torch.rand((), generator=g))
-
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                            indexing="ij")  # [H, W] pixel coordinates
+    u = _uniform(g)
     images = torch.empty(n, 1, size, size)
     masks = torch.zeros(n, size, size, dtype=torch.long)
     for i in range(n):
-        gy, gx = u(-0.15, 0.15), u(-0.15, 0.15)  # background brightness gradient
-        img = 0.2 + gy * (yy / size - 0.5) + gx * (xx / size - 0.5)
+        yy, xx, img = _canvas(size, u)  # [H, W] each
         mask = torch.zeros(size, size, dtype=torch.long)
         for _ in range(int(torch.randint(1, max_shapes + 1, (), generator=g))):
             kind = int(torch.randint(1, 4, (), generator=g))
@@ -107,18 +116,12 @@ def shape_scenes(n: int, size: int = 48, max_objects: int = 4, cell: int = 8, no
         raise ValueError(f"need n >= 1, size >= 16 and divisible by cell, max_objects >= 1; got n={n}, "
                          f"size={size}, cell={cell}, max_objects={max_objects}")
     g = torch.Generator().manual_seed(seed)
-
-    def u(lo: float, hi: float) -> float:
-        return float(lo + (hi - lo) * torch.rand((), generator=g))
-
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                            indexing="ij")  # [H, W] pixel coordinates
+    u = _uniform(g)
     images = torch.empty(n, 1, size, size)
     masks = torch.zeros(n, size, size, dtype=torch.long)
     all_boxes, all_labels = [], []
     for i in range(n):
-        gy, gx = u(-0.15, 0.15), u(-0.15, 0.15)  # background brightness gradient
-        img = 0.2 + gy * (yy / size - 0.5) + gx * (xx / size - 0.5)
+        yy, xx, img = _canvas(size, u)  # [H, W] each
         boxes: list[list[float]] = []
         labels: list[int] = []
         cells: set[tuple[int, int]] = set()
