@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmcourse.deploy.export import ConcatServing, export_onnx, file_kb, session  # noqa: E402
-from mmcourse.deploy.latency import eager_fn, measure, onnx_fn, threads  # noqa: E402
+from mmcourse.deploy.export import ConcatServing, export_onnx, file_kb  # noqa: E402
+from mmcourse.deploy.latency import grid  # noqa: E402
 from mmcourse.deploy.prune import prune_lenet  # noqa: E402
 from mmcourse.deploy.quantize import quantize_dynamic_onnx, state_dict_kb  # noqa: E402
 from mmcourse.fusion.zoo import build  # noqa: E402
@@ -65,14 +65,7 @@ def main() -> None:
         eager_b1 = None
         for runtime, size, target in [("eager", state_dict_kb(model), model), ("ONNX Runtime fp32", file_kb(fp32), fp32),
                                       ("ONNX Runtime int8 dyn.", file_kb(int8), int8)]:
-            cell = {}
-            for n in (1, 2):
-                sess = session(target, threads=n) if isinstance(target, Path) else None
-                for b in (1, 32):
-                    xs = tuple(x[:b] for x in example)
-                    with threads(n):
-                        fn = onnx_fn(sess, tuple(x.numpy() for x in xs)) if sess else eager_fn(target, xs)
-                        cell[(b, n)] = measure(fn, reps=a.reps if b == 1 else max(5, a.reps // 4), warmup=20)
+            cell = grid(target, example, {1: a.reps, 32: max(5, a.reps // 4)}, warmup=20)  # {(batch, threads): ...}
             eager_b1 = eager_b1 or cell[(1, 1)]["p50_ms"]
             print(f"| {name} | {runtime} | {size:.0f} | {cell[(1, 1)]['p50_ms']:.3f} | {cell[(1, 1)]['p95_ms']:.3f} | "
                   f"{cell[(32, 1)]['p50_ms']:.2f} | {cell[(1, 2)]['p50_ms']:.3f} | {cell[(32, 2)]['p50_ms']:.2f} | "

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
-from mmcourse.config import cache_dir
+from mmcourse.config import cache_dir, load_or_compute
 
 
 def load(path: str | Path, sample_rate: int | None = None) -> tuple[torch.Tensor, int]:
@@ -207,17 +207,7 @@ def cached_features(name: str, waves: torch.Tensor, config: FeatureConfig, **kwa
     """
     h = hashlib.sha256(waves.contiguous().numpy().tobytes()).hexdigest()[:12]
     path = cache_dir() / "features" / f"{name}-{config.kind}-{config.key()}-{h}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    feats = compute_features(waves, config, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(feats, tmp)
-    os.replace(tmp, path)
-    return feats
+    return load_or_compute(path, lambda: compute_features(waves, config, **kwargs))
 
 
 # ---- augmentation -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,6 +68,25 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     root = repo_root()
     return root / ".cache" if root else Path.home() / ".cache" / "mmcourse" / "features"
+
+
+def load_or_compute(path: Path, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """The tensor cached at ``path`` (a file under :func:`cache_dir`), or ``compute()`` saved there.
+
+    A damaged file is deleted and recomputed, never trusted. The new file is written under a
+    temporary name and renamed, so that a crash or a parallel run never leaves half a file.
+    """
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
+    return value
 
 
 def results_dir() -> Path:

@@ -9,6 +9,8 @@ its diagonal; InfoNCE is the cross-entropy of picking the partner among the batc
 ``mask`` marks off-diagonal entries that are *also* true partners (e.g. two images with the same
 caption): they are removed from the denominators instead of being pushed apart (false negatives).
 
+:func:`contrastive_batches` feeds pairs to :func:`mmcourse.train.fit` with their group ids as labels.
+
 Retrieval: :func:`recall_at_k` counts how often a query's partner (instance level) or any item of
 its class (class level) is among its ``k`` nearest neighbours.
 """
@@ -20,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mmcourse.data.avdigits import DictBatches
 
 
 def similarity(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -45,8 +49,7 @@ def info_nce(u: torch.Tensor, v: torch.Tensor, temperature: float | torch.Tensor
         if mask.diagonal().any():
             raise ValueError("mask must be False on the diagonal (the true pairs)")
         logits = logits.masked_fill(mask, float("-inf"))
-    target = torch.arange(len(u), device=u.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return contrastive_loss(logits)
 
 
 def same_label_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -67,6 +70,22 @@ def contrastive_loss(logits: torch.Tensor, groups: torch.Tensor | None = None) -
         logits = logits.masked_fill(same_label_mask(groups.reshape(-1)), float("-inf"))
     target = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def contrastive_batches(inputs: dict[str, torch.Tensor], groups: torch.Tensor | None = None, batch_size: int = 64,
+                        shuffle: bool = False, seed: int = 0) -> DictBatches:
+    """Batches of pairs ``inputs`` (``{modality: [N, ...]}``) for ``fit(..., loss_fn=contrastive_loss)``.
+
+    The "labels" are each pair's group id as a column ``[N, 1]``: ``contrastive_loss`` masks pairs
+    of the same group (``groups [N]``, e.g. a caption id; None: ``arange(N)``, every pair its own
+    group, nothing masked). The column shape is on purpose: ``fit`` computes an accuracy only for
+    labels ``[B]``, and ``argmax`` of ``[B, B]`` logits against group ids would mean nothing.
+    """
+    n = len(next(iter(inputs.values())))
+    groups = torch.arange(n) if groups is None else groups
+    if groups.shape != (n,):
+        raise ValueError(f"groups must be [N] = [{n}] (one id per pair), got {tuple(groups.shape)}")
+    return DictBatches(inputs, groups[:, None], batch_size, shuffle=shuffle, seed=seed)
 
 
 class ContrastiveModel(nn.Module):
@@ -93,9 +112,12 @@ class ContrastiveModel(nn.Module):
         else:
             self.register_buffer("logit_scale", scale)
 
+    def _log_scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=math.log(100))  # tau >= 0.01, as in CLIP
+
     @property
     def temperature(self) -> torch.Tensor:
-        return torch.exp(-self.logit_scale.clamp(max=math.log(100))).detach()
+        return torch.exp(-self._log_scale()).detach()
 
     def embed(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if name not in self.proj:
@@ -107,8 +129,7 @@ class ContrastiveModel(nn.Module):
         if missing:
             raise ValueError(f"missing modalities {missing}: this model pairs {self.names}")
         u, v = (self.embed(m, batch[m]) for m in self.names)  # [B, dim] each
-        scale = self.logit_scale.clamp(max=math.log(100)).exp()
-        return scale * u @ v.T  # [B, B]
+        return self._log_scale().exp() * u @ v.T  # [B, B]
 
     @torch.no_grad()
     def embed_all(self, name: str, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:

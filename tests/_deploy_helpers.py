@@ -1,44 +1,46 @@
-"""Shared by the deployment tests: a small exported service model (random weights) and inputs."""
+"""Shared by the deployment tests: a small exported service model (random weights), inputs, BatchNorm warm-up."""
 
 from __future__ import annotations
 
 import functools
-import io
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mmcourse.audio import Features, to_wav_bytes
 from mmcourse.data.avdigits import LOGMEL
 
-META = {"name": "test-model", "classes": [str(d) for d in range(10)], "image_size": 28, "sample_rate": 8000,
-        "samples": 8000, "n_fft": LOGMEL.n_fft, "hop_length": LOGMEL.hop_length}
+
+def trained_bn(model: torch.nn.Module, batch: int = 16, passes: int = 3) -> torch.nn.Module:
+    """Give an image model's BatchNorm non-trivial running statistics (``passes`` batches of noise), then eval mode."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            model(torch.randn(batch, 1, 28, 28))
+    return model.eval()
 
 
 @functools.cache
 def service_model() -> Path:
     """An ``AVPipeline`` ONNX file with metadata (random concat model), exported once per process."""
-    from mmcourse.deploy.export import export_onnx
-    from mmcourse.deploy.pipeline import AVPipeline, write_metadata
+    from mmcourse.deploy.pipeline import AVPipeline, export_service, service_meta
     from mmcourse.fusion.zoo import build
 
     torch.manual_seed(0)
-    pipe = AVPipeline(build("concat"), Features(LOGMEL), {"image": (0.13, 0.3), "audio": (-30.0, 20.0)}).eval()
+    pipe = AVPipeline(build("concat"), Features(LOGMEL), {"image": (0.13, 0.3), "audio": (-30.0, 20.0)})
     path = Path(tempfile.mkdtemp(prefix="mmcourse-deploy-")) / "service.onnx"
-    export_onnx(pipe, (torch.rand(4, 1, 28, 28), torch.rand(4, 129, 101)), path, ["image", "power"])
-    write_metadata(path, META)
-    return path
+    return export_service(pipe, path, service_meta("test-model", LOGMEL))
 
 
 def png(size: tuple[int, int] = (28, 28), seed: int = 0, mode: str = "L") -> bytes:
+    """A random ``size = (width, height)`` PNG, grey (``"L"``) or colour (``"RGB"``)."""
+    from mmcourse.deploy.serve import encode_png
+
     rng = np.random.default_rng(seed)
     shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(buf, "PNG")
-    return buf.getvalue()
+    return encode_png(rng.integers(0, 256, shape, dtype=np.uint8))
 
 
 def wav(seconds: float = 0.8, sample_rate: int = 8000, seed: int = 0) -> bytes:

@@ -10,6 +10,7 @@ import torch
 from mmcourse.contrastive import (
     ContrastiveModel,
     classify,
+    contrastive_batches,
     contrastive_loss,
     info_nce,
     prototypes,
@@ -125,6 +126,26 @@ def test_contrastive_loss_is_info_nce_on_logits():
         float(info_nce(u, v, 0.2)), abs=1e-12)  # distinct groups: nothing masked
 
 
+def test_contrastive_batches_are_group_columns_and_give_no_accuracy():
+    x = {"a": torch.arange(10.0)[:, None], "b": -torch.arange(10.0)[:, None]}
+    groups = torch.tensor([0, 1, 0, 2, 1, 3, 3, 4, 5, 6])
+    plain = DictBatches(x, groups[:, None], 4, shuffle=True, seed=3)
+    for (xa, ya), (xb, yb) in zip(contrastive_batches(x, groups, 4, shuffle=True, seed=3), plain, strict=True):
+        assert torch.equal(ya, yb) and ya.shape == (len(ya), 1) and all(torch.equal(xa[k], xb[k]) for k in x)
+    (_, y0), = contrastive_batches(x, batch_size=10)  # no groups: every pair its own
+    assert y0.flatten().tolist() == list(range(10))
+    model = ContrastiveModel({"a": torch.nn.Identity(), "b": torch.nn.Identity()}, {"a": 1, "b": 1}, dim=2)
+    cpu = torch.device("cpu")
+    hist = fit(model, contrastive_batches(x, groups, 5), epochs=1, lr=0.0, loss_fn=contrastive_loss,
+               monitor="val_loss", progress=False, device=cpu)
+    assert hist["train_loss"][0] > 0 and not hist["train_acc"]  # [B, B] logits vs group ids: no accuracy
+    hist = fit(model, DictBatches(x, torch.arange(10), 5), epochs=1, lr=0.0, loss_fn=contrastive_loss,
+               monitor="val_loss", progress=False, device=cpu)
+    assert hist["train_acc"]  # what labels [N] would give: a meaningless "accuracy"
+    with pytest.raises(ValueError, match=r"groups must be \[N\]"):
+        contrastive_batches(x, groups[:, None])
+
+
 def test_contrastive_model_learns_to_pair_with_fit():
     # two random linear "views" of the same latent: fit() with contrastive_loss aligns them
     g = torch.Generator().manual_seed(3)
@@ -134,7 +155,7 @@ def test_contrastive_model_learns_to_pair_with_fit():
     model = ContrastiveModel({"a": torch.nn.Identity(), "b": torch.nn.Identity()}, {"a": 16, "b": 12}, dim=8)
     assert tuple(model({"a": a[:5], "b": b[:5]}).shape) == (5, 5)
     before = recall_at_k(similarity(model.embed_all("a", a), model.embed_all("b", b)), (1,))[1]
-    loader = DictBatches({"a": a, "b": b}, torch.arange(256)[:, None], batch_size=64, shuffle=True)
+    loader = contrastive_batches({"a": a, "b": b}, batch_size=64, shuffle=True)
     fit(model, loader, epochs=40, lr=1e-2, loss_fn=contrastive_loss, monitor="val_loss", progress=False,
         device=torch.device("cpu"))
     after = recall_at_k(similarity(model.embed_all("a", a), model.embed_all("b", b)), (1,))[1]

@@ -11,18 +11,16 @@ from mmcourse.deploy.distill import DistillLoss, distillation_loss, pack_targets
 from mmcourse.deploy.prune import channel_scores, magnitude_prune, prune_lenet, sparsity
 from mmcourse.models import count_parameters
 from mmcourse.models.cnn import LeNet
+from tests._deploy_helpers import trained_bn
 
 
 def _lenet(seed: int = 0) -> LeNet:
     torch.manual_seed(seed)
-    m = LeNet()
-    m.train()
+    m = trained_bn(LeNet(), batch=32)  # running statistics
     with torch.no_grad():
-        for _ in range(3):
-            m(torch.randn(32, 1, 28, 28))  # running statistics
         for bn in (m.features.conv1[1], m.features.conv2[1]):
             bn.weight.uniform_(0.2, 2.0)  # distinct channel scores
-    return m.eval()
+    return m
 
 
 def test_structured_pruning_builds_a_smaller_net_with_the_same_output_shape():

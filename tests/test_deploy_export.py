@@ -17,27 +17,21 @@ from mmcourse.deploy.export import (  # noqa: E402
     export_onnx,
     input_shapes,
     parity,
+    read_metadata,
     run_session,
     session,
+    write_metadata,
 )
-from mmcourse.deploy.pipeline import AVPipeline, MelDB, read_metadata, write_metadata  # noqa: E402
+from mmcourse.deploy.pipeline import AVPipeline, MelDB, export_service, service_meta  # noqa: E402
 from mmcourse.deploy.serve import power_spectrogram  # noqa: E402
 from mmcourse.fusion.zoo import build  # noqa: E402
 from mmcourse.models.cnn import LeNet  # noqa: E402
-
-
-def _trained_bn(model: torch.nn.Module) -> torch.nn.Module:
-    """Give BatchNorm non-trivial running statistics, then eval mode."""
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(16, 1, 28, 28))
-    return model.eval()
+from tests._deploy_helpers import trained_bn  # noqa: E402
 
 
 def test_lenet_onnx_parity_and_dynamic_batch(tmp_path):
     torch.manual_seed(0)
-    model = _trained_bn(LeNet())
+    model = trained_bn(LeNet())
     path = export_onnx(model, (torch.randn(4, 1, 28, 28),), tmp_path / "lenet.onnx", ["image"])
     assert input_shapes(path)["image"] == ["batch", 1, 28, 28]
     sess = session(path)
@@ -51,10 +45,10 @@ def test_lenet_onnx_parity_and_dynamic_batch(tmp_path):
 
 def test_parity_detects_a_different_model(tmp_path):
     torch.manual_seed(0)
-    model = _trained_bn(LeNet())
+    model = trained_bn(LeNet())
     sess = session(export_onnx(model, (torch.randn(4, 1, 28, 28),), tmp_path / "a.onnx", ["image"]))
     torch.manual_seed(1)
-    other = _trained_bn(LeNet())
+    other = trained_bn(LeNet())
     assert parity(other, sess, [torch.randn(20, 1, 28, 28)])["max_abs_diff"] > 1e-3
 
 
@@ -110,11 +104,16 @@ def test_av_pipeline_exports_with_metadata(tmp_path):
     torch.manual_seed(0)
     pipe = AVPipeline(build("concat"), Features(LOGMEL), {"image": (0.1, 0.3), "audio": (-30.0, 20.0)}).eval()
     img, power = torch.rand(5, 1, 28, 28), torch.rand(5, 129, 101)
-    path = export_onnx(pipe, (img[:4], power[:4]), tmp_path / "pipe.onnx", ["image", "power"])
-    write_metadata(path, {"name": "x", "classes": ["a"]})
+    meta = service_meta("x", LOGMEL)  # the service's sizes, from the feature config
+    assert {k: meta[k] for k in ("sample_rate", "samples", "n_fft", "hop_length")} == \
+        {"sample_rate": 8000, "samples": 8000, "n_fft": 256, "hop_length": 80}
+    path = export_service(pipe, tmp_path / "pipe.onnx", meta)
+    assert input_shapes(path) == {"image": ["batch", 1, 28, 28], "power": ["batch", 129, 101]}
     sess = session(path)
-    assert read_metadata(sess) == {"name": "x", "classes": ["a"]}
+    assert read_metadata(sess) == meta and meta["classes"] == [str(d) for d in range(10)]
     assert parity(pipe, sess, [img, power])["max_abs_diff"] < 1e-4
+    write_metadata(path, {"name": "y", "classes": ["a"]})  # replaces the old metadata
+    assert read_metadata(session(path)) == {"name": "y", "classes": ["a"]}
 
 
 def test_export_rejects_mismatched_names(tmp_path):

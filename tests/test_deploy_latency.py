@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse.deploy.latency import eager_fn, measure, threads
+from mmcourse.deploy.latency import eager_fn, grid, measure, threads
 
 
 class _SlowStart:
@@ -62,3 +62,19 @@ def test_threads_context_restores_and_eager_fn_runs():
     lin = torch.nn.Linear(3, 2)
     out = eager_fn(lin, (torch.ones(1, 3),))()
     assert not out.requires_grad and np.allclose(out.numpy(), lin(torch.ones(1, 3)).detach().numpy())
+
+
+def test_grid_times_every_batch_and_thread_count_on_a_prefix_of_the_inputs(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from mmcourse.deploy.export import export_onnx
+
+    lin = torch.nn.Linear(3, 2)
+    x = torch.randn(8, 3)
+    before = torch.get_num_threads()
+    out = grid(lin, (x,), {1: 7, 4: 5}, thread_counts=(1, 2), warmup=2)
+    assert list(out) == [(1, 1), (4, 1), (1, 2), (4, 2)] and [m["n"] for m in out.values()] == [7, 5, 7, 5]
+    assert torch.get_num_threads() == before
+    path = export_onnx(lin, (x[:4],), tmp_path / "lin.onnx", ["x"])
+    assert set(grid(path, (x,), {2: 3}, thread_counts=(1,), warmup=0)) == {(2, 1)}
+    with pytest.raises(ValueError, match="fewer rows"):
+        grid(lin, (x,), {32: 3})

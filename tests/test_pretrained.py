@@ -124,3 +124,16 @@ def test_feature_cache_hits_and_keys(tmp_path, monkeypatch):
     assert len(calls) == 5
     texts = P.cached("toy", "words", "len", ["ab", "c"], lambda t: torch.tensor([[float(len(s))] for s in t]))
     assert texts.flatten().tolist() == [2.0, 1.0]
+
+
+def test_image_features_key_is_stable_and_the_model_loads_only_on_a_miss(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    x = torch.rand(2, 3, 8, 8)
+    # the key string of the committed chapters' caches: rewording it would silently recompute them
+    path = P.cache_path("mobilenet_v2-imagenet1k_v1", "toy", "resize128-bilinear-imagenet-norm", x)
+    path.parent.mkdir(parents=True)
+    torch.save(torch.full((2, 1280), 3.0), path)
+    monkeypatch.setattr(P, "_image_encoder_cached", lambda size: pytest.fail("model loaded on a cache hit"))
+    assert torch.equal(P.image_features(x, "toy", size=128), torch.full((2, 1280), 3.0))
+    with pytest.raises(pytest.fail.Exception, match="cache hit"):
+        P.image_features(x, "toy", size=64)  # another size: another key, so the model is needed

@@ -6,13 +6,17 @@ are *almost* right ("this 7 looks a bit like a 1"): far more information per exa
     L = alpha * T^2 * KL( softmax(z_t / T) || softmax(z_s / T) ) + (1 - alpha) * CE(z_s, y)
 
 The ``T^2`` keeps the soft term's gradients on the same scale as the hard term's when ``T``
-changes (the gradient of the softened KL shrinks as ``1 / T^2``).
+changes (the gradient of the softened KL shrinks as ``1 / T^2``). The soft term is chapter 07's
+(:func:`mmcourse.transfer.distillation_loss` on :func:`mmcourse.transfer.soft_targets`); this
+module adds the label term and the packing of both targets for ``fit``.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+
+from mmcourse import transfer
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
@@ -22,9 +26,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torc
         raise ValueError(f"student logits {tuple(student.shape)} and teacher logits {tuple(teacher.shape)} differ")
     if temperature <= 0 or not 0.0 <= alpha <= 1.0:
         raise ValueError(f"need temperature > 0 and alpha in [0, 1], got T={temperature}, alpha={alpha}")
-    t = temperature
-    soft = F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), log_target=True,
-                    reduction="batchmean") * t * t
+    soft = transfer.distillation_loss(temperature)(student, transfer.soft_targets(teacher, temperature))  # T^2 KL
     return alpha * soft + (1 - alpha) * F.cross_entropy(student, labels)
 
 

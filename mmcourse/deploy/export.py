@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import json
 import logging
 import warnings
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+META_KEY = "mmcourse"  # key of the JSON metadata stored in an ONNX file (read by the service)
 
 
 class ExportError(RuntimeError):
@@ -157,6 +160,22 @@ def strip_debug_info(path: str | Path) -> None:
     model = onnx.load(str(path))
     strip(model.graph)
     onnx.save(model, str(path))
+
+
+def write_metadata(path: str | Path, meta: dict) -> None:
+    """Store ``meta`` (JSON) in the ONNX file's ``metadata_props`` under :data:`META_KEY`."""
+    import onnx
+
+    m = onnx.load(str(path))
+    del m.metadata_props[:]
+    m.metadata_props.add(key=META_KEY, value=json.dumps(meta))
+    onnx.save(m, str(path))
+
+
+def read_metadata(sess) -> dict:
+    """The :data:`META_KEY` metadata of an ONNX Runtime session's model (``{}`` if none)."""
+    raw = sess.get_modelmeta().custom_metadata_map.get(META_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def session(path: str | Path, threads: int = 1):

@@ -6,14 +6,16 @@ calls one by one with ``time.perf_counter``. Percentiles, not the mean: a servic
 its slow tail (p95), and one hiccup of the machine moves a mean but hardly a median.
 
 Threads: :func:`threads` sets torch's intra-op threads for eager models; ONNX Runtime takes its
-thread count when its session is made (:func:`mmcourse.deploy.export.session`).
+thread count when its session is made (:func:`mmcourse.deploy.export.session`). :func:`grid`
+measures one model (eager, or an ONNX file) at every batch size and thread count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -68,3 +70,29 @@ def onnx_fn(sess, inputs: tuple[np.ndarray, ...]) -> Callable[[], object]:
     """``fn()`` running an ONNX Runtime session on positional float32 ``inputs``."""
     feed = {i.name: np.ascontiguousarray(x) for i, x in zip(sess.get_inputs(), inputs, strict=True)}
     return lambda: sess.run(None, feed)
+
+
+def grid(target: torch.nn.Module | str | Path, inputs: Sequence[torch.Tensor], reps: Mapping[int, int],
+         thread_counts: Sequence[int] = (1, 2), warmup: int = 10,
+         max_seconds: float | None = None) -> dict[tuple[int, int], dict[str, float]]:
+    """:func:`measure` of ``target`` at every batch size and thread count: ``{(batch, threads): result}``.
+
+    ``target``: an eager model, or the path of an ONNX file (one session per thread count).
+    ``inputs``: one tensor per model input, batch first; batch ``b`` runs on ``x[:b]`` of each.
+    ``reps``: ``{batch size: timed calls}``, e.g. ``{1: 300, 32: 60}``.
+    """
+    from mmcourse.deploy.export import session
+
+    short = {b: len(x) for b in reps for x in inputs if len(x) < b}
+    if short:
+        raise ValueError(f"inputs have fewer rows than the batch sizes {short} (batch: rows): pass at least "
+                         f"{max(reps)} rows")
+    out = {}
+    for n in thread_counts:
+        sess = session(target, threads=n) if isinstance(target, str | Path) else None
+        for b, r in reps.items():
+            xs = tuple(x[:b] for x in inputs)
+            with threads(n):
+                fn = onnx_fn(sess, tuple(x.numpy() for x in xs)) if sess is not None else eager_fn(target, xs)
+                out[(b, n)] = measure(fn, reps=r, warmup=warmup, max_seconds=max_seconds)
+    return out

@@ -6,23 +6,26 @@
 
 The service computes ``|STFT|^2`` with NumPy's FFT (``serve.power_spectrogram``); everything after
 it (Mel filters, dB, standardisation, the network) is inside the exported file, with the very
-buffers of :class:`mmcourse.audio.Features`. So the service (and an edge device) needs only ONNX
-Runtime and NumPy, and cannot compute features differently from training.
+buffers of :class:`mmcourse.audio.Features`. So the graph itself runs on ONNX Runtime with NumPy
+beside it, and the service cannot compute features differently from training. (The service
+process needs more: FastAPI, Pillow and soundfile for HTTP and decoding, and PyTorch, which
+``import mmcourse`` loads.)
+
+:func:`service_meta` is the metadata the service reads (classes, sizes, FFT parameters, derived
+from the feature config); :func:`export_service` writes the ONNX file with it.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from mmcourse.audio import Features
-from mmcourse.deploy.export import ConcatServing
+from mmcourse.audio import FeatureConfig, Features
+from mmcourse.deploy.export import ConcatServing, export_onnx, write_metadata
 from mmcourse.fusion import MultimodalModel
-
-META_KEY = "mmcourse"  # key of the JSON metadata stored in the ONNX file
 
 
 class MelDB(nn.Module):
@@ -64,20 +67,25 @@ class AVPipeline(nn.Module):
         return self.model(x_img, x_aud)  # [B, K]
 
 
-def write_metadata(path: str | Path, meta: dict) -> None:
-    """Store ``meta`` (JSON) in the ONNX file's ``metadata_props`` under :data:`META_KEY`."""
-    import onnx
+def service_meta(name: str, config: FeatureConfig, seconds: float = 1.0, image_size: int = 28,
+                 classes: Sequence[str] = tuple(str(d) for d in range(10))) -> dict:
+    """The metadata the service needs (stored in the ONNX file): names and sizes, and the FFT of ``config``.
 
-    m = onnx.load(str(path))
-    del m.metadata_props[:]
-    m.metadata_props.add(key=META_KEY, value=json.dumps(meta))
-    onnx.save(m, str(path))
+    ``seconds``: the clip length the model was trained on (AVDigits: 1 s); the service pads or
+    crops every WAV to ``seconds * config.sample_rate`` samples.
+    """
+    return {"name": name, "classes": list(classes), "image_size": image_size, "sample_rate": config.sample_rate,
+            "samples": round(seconds * config.sample_rate), "n_fft": config.n_fft, "hop_length": config.hop_length}
 
 
-def read_metadata(sess) -> dict:
-    """The :data:`META_KEY` metadata of an ONNX Runtime session's model (``{}`` if none)."""
-    raw = sess.get_modelmeta().custom_metadata_map.get(META_KEY)
-    return json.loads(raw) if raw else {}
+def export_service(pipeline: AVPipeline, path: str | Path, meta: dict) -> Path:
+    """Export ``pipeline`` to ONNX at ``path`` (dynamic batch, inputs ``image``, ``power``) with ``meta`` inside."""
+    size, frames = meta["image_size"], meta["samples"] // meta["hop_length"] + 1
+    g = torch.Generator().manual_seed(0)  # the values do not matter, only the shapes (the global RNG is left alone)
+    example = (torch.rand(4, 1, size, size, generator=g), torch.rand(4, meta["n_fft"] // 2 + 1, frames, generator=g))
+    path = export_onnx(pipeline.eval(), example, path, ["image", "power"])
+    write_metadata(path, meta)
+    return path
 
 
 def save_pipeline(pipeline: AVPipeline, method: str, meta: dict, path: str | Path) -> Path:

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +41,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from mmcourse.deploy.export import META_KEY, read_metadata, session
 from mmcourse.deploy.page import PAGE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-META_KEY = "mmcourse"
 DEFAULT_MODEL = "deploy/av_service.onnx"  # under MMCOURSE_CACHE (the chapter writes it there)
 
 
@@ -105,17 +105,11 @@ class OnnxModel(Model):
     runtime = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int = 1):
-        import onnxruntime as ort
-
         path = _existing(path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        raw = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
-        if not raw:
-            raise ValueError(f"{path} has no '{META_KEY}' metadata (export it with mmcourse.deploy.pipeline)")
-        meta = json.loads(raw)
+        self.session = session(path, threads)
+        meta = read_metadata(self.session)
+        if not meta:
+            raise ValueError(f"{path} has no '{META_KEY}' metadata (export it with mmcourse.deploy.pipeline.export_service)")
         self._setup(meta, _version(path, meta.get("name", path.stem)))
         self.names = [i.name for i in self.session.get_inputs()]
 
@@ -184,6 +178,22 @@ def decode_png(data: bytes, size: int) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise BadInput(400, f"field 'image' is a corrupt PNG ({type(err).__name__}: {err})") from err
     return pixels[None]  # [1, size, size]
+
+
+def encode_png(pixels) -> bytes:
+    """An image as PNG bytes (what a client sends): ``[H, W]`` or ``[1, H, W]`` floats in [0, 1] (grey),
+    or ``uint8`` ``[H, W]`` (grey) / ``[H, W, 3]`` (RGB). :func:`decode_png` reads a grey one back.
+    """
+    from PIL import Image
+
+    a = np.asarray(pixels)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]  # [H, W]
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def decode_wav(data: bytes, sample_rate: int, samples: int, max_seconds: float) -> np.ndarray:
@@ -334,7 +344,7 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _send_json(send, 413, self._message(int(declared)))
+            return await _send_json(send, 413, {"error": _too_large(self.max_bytes, int(declared))})
         seen, started = 0, False
 
         async def limited_receive():
@@ -355,11 +365,12 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, self._message(seen))
+                await _send_json(send, 413, {"error": _too_large(self.max_bytes, seen)})
 
-    def _message(self, n: int) -> dict:
-        return {"error": f"request body is over the limit of {self.max_bytes:,} bytes (got {n:,}+): "
-                         "send one 28x28 PNG and a WAV of at most a few seconds"}
+
+def _too_large(max_bytes: int, n: int) -> str:
+    return (f"request body is over the limit of {max_bytes:,} bytes (got {n:,}+): "
+            "send one 28x28 PNG and a WAV of at most a few seconds")
 
 
 class _TooLarge(Exception):
@@ -420,7 +431,7 @@ def create_app(model: Model | str | Path, limits: Limits | None = None):
         try:
             form = await request.form(max_files=2, max_fields=4)
         except _TooLarge as err:  # streamed past the limit (no Content-Length header)
-            raise BadInput(413, BodyLimit(None, limits.max_body_bytes)._message(limits.max_body_bytes)["error"]) from err
+            raise BadInput(413, _too_large(limits.max_body_bytes, limits.max_body_bytes)) from err
         except Exception as err:  # malformed multipart: the client's fault
             raise BadInput(400, f"could not parse the multipart body ({err})") from err
         try:
@@ -537,13 +548,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: only this machine can connect")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
-    d = Limits()
-    for name in ("max_body_bytes", "max_audio_seconds", "max_batch", "max_wait_ms", "max_queue"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(d, name)), default=getattr(d, name))
+    for f in fields(Limits):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     a = p.parse_args(argv)
     import uvicorn
 
-    limits = Limits(a.max_body_bytes, a.max_audio_seconds, a.max_batch, a.max_wait_ms, a.max_queue)
+    limits = Limits(**{f.name: getattr(a, f.name) for f in fields(Limits)})
     app = create_app(load_model(a.model or default_model_path(), a.threads), limits)
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from mmcourse.viz.lint import exempt
 
 FONT = 9  # points: >= 8 px at the notebooks' 72 dpi
-MODALITY_MARKERS = {"image": "o", "audio": "^", "text": "s"}
+MODALITY_MARKERS = {"image": "o", "audio": "^"}
 
 
 def draw_similarity(ax, sim: torch.Tensor, title: str, labels: Sequence[str] | None = None,
@@ -39,17 +39,12 @@ def pca_2d(*embeddings: torch.Tensor) -> list[np.ndarray]:
     from sklearn.decomposition import PCA
 
     joint = torch.cat([e.detach().cpu().float() for e in embeddings]).numpy()
-    pts = PCA(n_components=2, random_state=0).fit_transform(joint)
-    out, s = [], 0
-    for e in embeddings:
-        out.append(pts[s : s + len(e)])
-        s += len(e)
-    return out
+    pts = PCA(n_components=2, random_state=0).fit_transform(joint)  # [sum N_i, 2]
+    return np.split(pts, np.cumsum([len(e) for e in embeddings])[:-1])
 
 
-def draw_embedding_map(ax, points: dict[str, np.ndarray], labels: dict[str, torch.Tensor], title: str,
-                       class_names: Sequence[str] | None = None) -> None:
-    """Scatter of 2-D points per modality (marker) coloured by class; a legend names both."""
+def draw_embedding_map(ax, points: dict[str, np.ndarray], labels: dict[str, torch.Tensor], title: str) -> None:
+    """Scatter of 2-D points per modality (marker) coloured by class (digits 0-9); a legend names both."""
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10"]
@@ -61,8 +56,7 @@ def draw_embedding_map(ax, points: dict[str, np.ndarray], labels: dict[str, torc
     ax.set_xlabel("principal component 1", fontsize=FONT)
     ax.set_ylabel("principal component 2", fontsize=FONT)
     handles = [ax.scatter([], [], marker=MODALITY_MARKERS.get(m, "o"), c="gray", label=m) for m in points]
-    names = class_names or [str(k) for k in range(10)]
-    handles += [ax.scatter([], [], marker="o", color=cmap(k % 10), label=names[k]) for k in range(len(names))]
+    handles += [ax.scatter([], [], marker="o", color=cmap(k), label=str(k)) for k in range(10)]
     ax.legend(handles=handles, fontsize=FONT - 2, ncol=2, loc="best", framealpha=0.6)
 
 

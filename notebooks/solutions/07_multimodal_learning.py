@@ -12,11 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmcourse.config import pick, seed_everything
-from mmcourse.contrastive import ContrastiveModel, classify, contrastive_loss, prototypes
+from mmcourse.contrastive import ContrastiveModel, classify, contrastive_batches, contrastive_loss, prototypes
 from mmcourse.data import AVDigits, DictBatches
 from mmcourse.data.captions import COMBOS, caption, captions, compositional_split, heldout_combos
-from mmcourse.fusion.zoo import build, predict, train
-from mmcourse.models.encoders import AudioEncoder, ImageEncoder
+from mmcourse.fusion.zoo import build, encoders, predict, train
 from mmcourse.pretrained import image_features, text_features
 from mmcourse.train import fit
 from mmcourse.transfer import distillation_loss, soft_targets
@@ -35,10 +34,9 @@ def _av():
 def _contrastive(seed: int = 0) -> ContrastiveModel:
     x, y = _av()
     seed_everything(seed)
-    m = ContrastiveModel({"image": ImageEncoder(1, 64), "audio": AudioEncoder(40, 64)}, {"image": 64, "audio": 64}, dim=32,
+    m = ContrastiveModel(encoders(("image", "audio"), 64), {"image": 64, "audio": 64}, dim=32,
                          init_temperature=0.5)  # the chapter's recipe
-    n = len(y["train"])
-    fit(m, DictBatches(x["train"], torch.arange(n)[:, None], 64, shuffle=True, seed=seed), epochs=pick(fast=6, full=15),
+    fit(m, contrastive_batches(x["train"], batch_size=64, shuffle=True, seed=seed), epochs=pick(fast=6, full=15),
         lr=2e-3, loss_fn=contrastive_loss, monitor="val_loss", seed=seed, progress=False, device=CPU)
     return m
 
@@ -79,7 +77,7 @@ def _zero_shot(n_held: int, seed: int = 0) -> dict:
     seed_everything(seed)
     m = ContrastiveModel({"image": nn.Identity(), "text": nn.Identity()}, {"image": 1280, "text": 384}, dim=64)
     x = {"image": feats["train"][idx], "text": texts["a {colour} {shape}"][combos["train"][idx]]}
-    fit(m, DictBatches(x, combos["train"][idx][:, None], 256, shuffle=True, seed=seed), epochs=pick(fast=40, full=60),
+    fit(m, contrastive_batches(x, combos["train"][idx], 256, shuffle=True, seed=seed), epochs=pick(fast=40, full=60),
         lr=1e-3, loss_fn=contrastive_loss, monitor="val_loss", restore_best=False, seed=seed, progress=False, device=CPU)
     test = torch.nonzero(combos["test"] >= 0).squeeze(1)
     pred = classify(m.embed_all("image", feats["test"][test]), m.embed_all("text", texts["a photo of a {colour} {shape}"]))

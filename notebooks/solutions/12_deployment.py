@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import tempfile
 from pathlib import Path
 
@@ -79,24 +78,17 @@ def exercise_3() -> list[float]:
 def exercise_4() -> dict[int, int]:
     """max_queue=2 and a 300 ms window: a burst of 12 gets some 503s (with Retry-After), the rest 200."""
     import httpx
-    from PIL import Image
 
     from mmcourse.audio import Features, to_wav_bytes
     from mmcourse.data.avdigits import LOGMEL
-    from mmcourse.deploy.export import export_onnx
-    from mmcourse.deploy.pipeline import AVPipeline, write_metadata
-    from mmcourse.deploy.serve import Limits, create_app, running
+    from mmcourse.deploy.pipeline import AVPipeline, export_service, service_meta
+    from mmcourse.deploy.serve import Limits, create_app, encode_png, running
     from mmcourse.fusion.zoo import build
 
     torch.manual_seed(0)
-    pipe = AVPipeline(build("concat"), Features(LOGMEL), {"image": (0.13, 0.3), "audio": (-30.0, 20.0)}).eval()
-    path = export_onnx(pipe, (torch.rand(4, 1, 28, 28), torch.rand(4, 129, 101)),
-                       Path(tempfile.mkdtemp()) / "svc.onnx", ["image", "power"])
-    write_metadata(path, {"name": "ex4", "classes": [str(d) for d in range(10)], "image_size": 28,
-                          "sample_rate": 8000, "samples": 8000, "n_fft": 256, "hop_length": 80})
-    buf = io.BytesIO()
-    Image.fromarray(np.zeros((28, 28), np.uint8)).save(buf, "PNG")
-    files = {"image": ("d.png", buf.getvalue(), "image/png"),
+    pipe = AVPipeline(build("concat"), Features(LOGMEL), {"image": (0.13, 0.3), "audio": (-30.0, 20.0)})
+    path = export_service(pipe, Path(tempfile.mkdtemp()) / "svc.onnx", service_meta("ex4", LOGMEL))
+    files = {"image": ("d.png", encode_png(np.zeros((28, 28), np.uint8)), "image/png"),
              "audio": ("d.wav", to_wav_bytes(0.1 * torch.randn(8000), 8000), "audio/wav")}
 
     async def burst(url: str) -> list[httpx.Response]:

@@ -11,7 +11,6 @@
 # - serve a model over HTTP with FastAPI, with micro-batching, a bounded queue and clear errors, and load-test it.
 
 # %%
-import io
 import json
 import os
 import subprocess
@@ -23,7 +22,6 @@ import httpx
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
 
 from mmcourse.audio import Features, to_wav_bytes
 from mmcourse.config import cache_dir, pick, seed_everything
@@ -33,16 +31,17 @@ from mmcourse.data.base import TensorData
 from mmcourse.deploy.distill import DistillLoss, pack_targets
 from mmcourse.deploy.export import (ConcatServing, DictInputs, ExportError, export_onnx, export_program, file_kb,
                                     input_shapes, parity, quiet, run_session, session)
-from mmcourse.deploy.latency import eager_fn, measure, onnx_fn, threads
+from mmcourse.deploy.latency import eager_fn, grid, measure, onnx_fn, threads
 from mmcourse.deploy.loadtest import compare
-from mmcourse.deploy.pipeline import AVPipeline, save_pipeline, write_metadata
+from mmcourse.deploy.pipeline import AVPipeline, export_service, save_pipeline, service_meta
 from mmcourse.deploy.prune import magnitude_prune, prune_lenet, sparsity
 from mmcourse.deploy.quantize import (quantize_dynamic_onnx, quantize_static_onnx, state_dict_kb,
                                       torch_dynamic_int8)
-from mmcourse.deploy.serve import create_app, power_spectrogram, running, subprocess_server
+from mmcourse.deploy.serve import create_app, encode_png, power_spectrogram, running, subprocess_server
 from mmcourse.device import configure_threads, describe
 from mmcourse.fusion.zoo import build
 from mmcourse.fusion.zoo import train as train_fusion
+from mmcourse.metrics import accuracy
 from mmcourse.models import count_parameters
 from mmcourse.models.cnn import LeNet
 from mmcourse.models.mlp import MLP
@@ -62,7 +61,7 @@ CNN_EPOCHS = pick(fast=2, full=8)
 FINETUNE_EPOCHS = pick(fast=1, full=3)
 STUDENT_EPOCHS = pick(fast=8, full=10)
 SEEDS = pick(fast=[0, 1], full=[0, 1, 2])
-REPS = pick(fast=dict(b1=60, b32=15), full=dict(b1=300, b32=60))  # timed calls per latency cell
+REPS = pick(fast={1: 60, 32: 15}, full={1: 300, 32: 60})  # timed calls per latency cell, by batch size
 LOAD_REQUESTS = pick(fast=300, full=1000)
 print(describe(), "| load average", os.getloadavg()[0], "| AV epochs", AV_EPOCHS, "| CNN images", CNN_TRAIN)
 t_start = time.perf_counter()
@@ -80,7 +79,7 @@ t_start = time.perf_counter()
 # | **measure** | how fast, honestly? | p50/p95 latency, warm-up excluded, batch 1 and 32, 1 and 2 threads |
 # | **choose** | which artefact fits the target device? | an edge budget: ≤ 500 KB, ≤ 5 ms |
 # | **serve** | how do requests reach it? | FastAPI + uvicorn, micro-batching, bounded queue |
-# | **load-test** | does it hold under load? | 1,000 requests at concurrency 16, loopback |
+# | **load-test** | does it hold under load? | requests at concurrency 16 (1,000 in the full build), loopback |
 # | **package** | can someone else run it? | a Dockerfile |
 #
 # Two models the course trained are the subjects: chapter 06's **audio-visual fusion** model (an image
@@ -100,7 +99,7 @@ fusion = build("concat")
 r = train_fusion(fusion, X["train"], Y["train"], X["val"], Y["val"], epochs=AV_EPOCHS, lr=3e-3, batch_size=32)
 fusion.eval()
 with torch.no_grad():
-    av_acc = float((fusion(X["test"]).argmax(1) == Y["test"]).float().mean())
+    av_acc = accuracy(Y["test"], fusion(X["test"]).argmax(1))
 print(f"fusion (concat): {count_parameters(fusion):,} parameters, trained in {r['seconds']:.0f} s, "
       f"test accuracy {av_acc:.3f} on {len(Y['test'])} pairs")
 
@@ -108,21 +107,13 @@ pool = {s: mnist_pool(s) for s in ("train", "val", "test")}
 cnn_train = pool["train"].subset(CNN_TRAIN)
 seed_everything(0)
 lenet = LeNet()
-t0 = time.perf_counter()
 tr_loader, va_loader = loaders(cnn_train, pool["val"], batch_size=64)
-fit(lenet, tr_loader, va_loader, epochs=CNN_EPOCHS, lr=2e-3, device=cpu, progress=False)
+h_lenet = fit(lenet, tr_loader, va_loader, epochs=CNN_EPOCHS, lr=2e-3, device=cpu, progress=False)
 lenet.eval()
 x_test, y_test = pool["test"].x, pool["test"].y  # [1000, 1, 28, 28] in [0, 1], [1000]
-
-
-def accuracy(logits) -> float:
-    """Test accuracy of logits over the MNIST pool's 1,000 test images (torch or NumPy)."""
-    return float((torch.as_tensor(logits).argmax(1) == y_test).float().mean())
-
-
 with torch.no_grad():
-    lenet_acc = accuracy(lenet(x_test))
-print(f"LeNet: {count_parameters(lenet):,} parameters, trained in {time.perf_counter() - t0:.0f} s, "
+    lenet_acc = accuracy(y_test, lenet(x_test).argmax(1))
+print(f"LeNet: {count_parameters(lenet):,} parameters, trained in {h_lenet.seconds:.0f} s, "
       f"test accuracy {lenet_acc:.3f}")
 
 # %% [markdown]
@@ -213,10 +204,11 @@ p_eq = export_onnx(PairCheckEq(), pair, OUT / "pair_eq.onnx", ["a", "b"], ["y"])
 print("== check    :", input_shapes(p_eq))
 
 # %% [markdown]
-# The same thing with the real chapter 06 model, through `DictInputs` (positional tensors → dict). When
-# `MultimodalModel` compares sizes with `!=` (or `torch._check(a == b)`) instead of `set()`, this export
-# comes out dynamic too; until then, `ConcatServing` above exports the same arithmetic without the
-# Python checks (the service validates its inputs before they reach the graph).
+# The same thing with the real chapter 06 model, through `DictInputs` (positional tensors → dict): today
+# its export stops with the fixed-batch error (the checks assert it). When `MultimodalModel` compares sizes
+# with `!=` (or `torch._check(a == b)`) instead of `set()`, this export comes out dynamic too, and that
+# check flips; until then, `ConcatServing` above exports the same arithmetic without the Python checks (the
+# service validates its inputs before they reach the graph).
 
 # %%
 t0 = time.perf_counter()
@@ -283,12 +275,11 @@ with quiet():
         {"image": X["train"]["image"][:256].numpy(), "audio": X["train"]["audio"][:256].numpy()})
 lenet_q = torch_dynamic_int8(lenet)
 with torch.no_grad():
-    lenet_q_acc = accuracy(lenet_q(x_test))
+    lenet_q_acc = accuracy(y_test, lenet_q(x_test).argmax(1))
 
 
 def onnx_accuracy(path, inputs, labels) -> float:
-    out = run_session(session(path), [x.numpy() for x in inputs])
-    return float((torch.from_numpy(out).argmax(1) == labels).float().mean())
+    return accuracy(labels, run_session(session(path), [x.numpy() for x in inputs]).argmax(1))
 
 
 av_in = [X["test"]["image"], X["test"]["audio"]]
@@ -309,7 +300,7 @@ print(f"PyTorch dynamic int8 LeNet: state dict {state_dict_kb(lenet_q):.0f} KB v
 # ## 4. Smaller and faster: pruning
 # **Unstructured magnitude pruning** zeroes the weights of smallest |w| across all layers. The curve below
 # shows how far that goes before accuracy falls, *without* retraining. But the tensors keep their shape:
-# a dense kernel multiplies the zeros too, so nothing gets faster (the timing column shows it).
+# a dense kernel multiplies the zeros too, so nothing gets faster (the right-hand panel shows it).
 
 # %%
 SPARSITY = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
@@ -318,11 +309,11 @@ x1 = x_test[:1]
 for s in SPARSITY:
     pruned = magnitude_prune(lenet, s).eval()
     with torch.no_grad():
-        acc = accuracy(pruned(x_test))
-    t = measure(eager_fn(pruned, (x_test[:32],)), reps=REPS["b32"], warmup=3)["p50_ms"]
+        acc = accuracy(y_test, pruned(x_test).argmax(1))
+    t = measure(eager_fn(pruned, (x_test[:32],)), reps=REPS[32], warmup=3)["p50_ms"]
     curve.append({"sparsity": sparsity(pruned), "acc": acc, "ms": t})
     print(f"sparsity {sparsity(pruned):5.1%}: accuracy {acc:.3f}, eager batch 32 {t:.2f} ms")
-mag_time_ratio = curve[5]["ms"] / curve[0]["ms"]  # 90 % sparse vs dense
+mag_time_ratio = curve[SPARSITY.index(0.9)]["ms"] / curve[SPARSITY.index(0.0)]["ms"]  # 90 % sparse vs dense
 
 # %% [markdown]
 # **Structured channel pruning** removes whole convolution channels: rank each channel by the L1 norm of
@@ -333,19 +324,18 @@ mag_time_ratio = curve[5]["ms"] / curve[0]["ms"]  # 90 % sparse vs dense
 # %%
 small = prune_lenet(lenet, keep=0.5).eval()
 with torch.no_grad():
-    small_acc0 = accuracy(small(x_test))
-t0 = time.perf_counter()
-fit(small, tr_loader, va_loader, epochs=FINETUNE_EPOCHS, lr=1e-3, device=cpu, progress=False)
+    small_acc0 = accuracy(y_test, small(x_test).argmax(1))
+h_small = fit(small, tr_loader, va_loader, epochs=FINETUNE_EPOCHS, lr=1e-3, device=cpu, progress=False)
 small.eval()
 with torch.no_grad():
-    small_acc = accuracy(small(x_test))
+    small_acc = accuracy(y_test, small(x_test).argmax(1))
 files["lenet pruned"] = export_onnx(small, (x_test[:4],), OUT / "lenet_pruned.onnx", ["image"])
 files["lenet pruned int8 dyn"] = quantize_dynamic_onnx(files["lenet pruned"], OUT / "lenet_pruned_int8_dynamic.onnx")
 print(f"channels {lenet.features.conv1[0].out_channels}, {lenet.features.conv2[0].out_channels} -> "
       f"{small.features.conv1[0].out_channels}, {small.features.conv2[0].out_channels}; parameters "
       f"{count_parameters(lenet):,} -> {count_parameters(small):,}")
 print(f"accuracy {lenet_acc:.3f} -> {small_acc0:.3f} right after pruning -> {small_acc:.3f} after "
-      f"{FINETUNE_EPOCHS} epoch(s) of fine-tuning ({time.perf_counter() - t0:.0f} s)")
+      f"{FINETUNE_EPOCHS} epoch(s) of fine-tuning ({h_small.seconds:.0f} s)")
 
 # %%
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))
@@ -422,7 +412,7 @@ best_t = max(CONFIGS, key=lambda c: val[c])
 dist_acc = {}
 for name, t in [("alone", None), ("distilled", best_t)]:
     with torch.no_grad():
-        dist_acc[name] = [accuracy(m(x_test)) for m, _ in runs[t]]
+        dist_acc[name] = [accuracy(y_test, m(x_test).argmax(1)) for m, _ in runs[t]]
 student = runs[best_t][0][0]
 n_teacher, n_student = count_parameters(lenet), count_parameters(student)
 print("validation accuracy, mean over seeds:",
@@ -446,25 +436,17 @@ files["student"] = export_onnx(student, (x_test[:4],), OUT / "student.onnx", ["i
 
 # %%
 def measure_all(name, kind, model_or_path, example, acc, size_kb):
-    """One table row: p50/p95 at batch 1 and 32 with 1 thread, p50 at batch 1 and 32 with 2 threads."""
+    """One table row: p50/p95 at batch 1 and 32, with 1 and 2 threads (an ONNX file or an eager model)."""
     row = {"model": name, "runtime": kind, "size_kb": size_kb, "acc": acc}
-    for n in (1, 2):
-        sess_n = session(model_or_path, threads=n) if kind.startswith("onnx") else None
-        for b in (1, 32):
-            xs = tuple(x[:b] if len(x) >= b else x.repeat(b, *[1] * (x.ndim - 1))[:b] for x in example)
-            with threads(n):
-                fn = onnx_fn(sess_n, tuple(x.numpy() for x in xs)) if sess_n else eager_fn(model_or_path, xs)
-                m = measure(fn, reps=REPS[f"b{b}"], warmup=10, max_seconds=3)
-            row[f"p50_b{b}_t{n}"], row[f"p95_b{b}_t{n}"] = m["p50_ms"], m["p95_ms"]
+    for (b, n), m in grid(model_or_path, example, REPS, thread_counts=(1, 2), warmup=10, max_seconds=3).items():
+        row[f"p50_b{b}_t{n}"], row[f"p95_b{b}_t{n}"] = m["p50_ms"], m["p95_ms"]
     return row
 
 
-av_acc_onnx = onnx_accuracy(files["fusion"], av_in, Y["test"])
 rows = [
     measure_all("LeNet", "eager", lenet, (x_test,), lenet_acc, state_dict_kb(lenet)),
     measure_all("LeNet", "eager int8 (PyTorch)", lenet_q, (x_test,), lenet_q_acc, state_dict_kb(lenet_q)),
-    measure_all("LeNet", "onnx fp32", files["lenet"], (x_test,), accuracy(run_session(sess["lenet"], [x_test.numpy()])),
-                file_kb(files["lenet"])),
+    measure_all("LeNet", "onnx fp32", files["lenet"], (x_test,), quant[("lenet", "dyn")]["acc32"], file_kb(files["lenet"])),
     measure_all("LeNet", "onnx int8 dynamic", files["lenet int8 dyn"], (x_test,), quant[("lenet", "dyn")]["acc"],
                 file_kb(files["lenet int8 dyn"])),
     measure_all("LeNet", "onnx int8 static", files["lenet int8 static"], (x_test,), quant[("lenet", "static")]["acc"],
@@ -478,7 +460,8 @@ rows = [
     measure_all("MLP student (distilled)", "onnx fp32", files["student"], (x_test,),
                 onnx_accuracy(files["student"], [x_test], y_test), file_kb(files["student"])),
     measure_all("AV fusion", "eager", fusion_srv, tuple(av_in), av_acc, state_dict_kb(fusion_srv)),
-    measure_all("AV fusion", "onnx fp32", files["fusion"], tuple(av_in), av_acc_onnx, file_kb(files["fusion"])),
+    measure_all("AV fusion", "onnx fp32", files["fusion"], tuple(av_in), quant[("fusion", "dyn")]["acc32"],
+                file_kb(files["fusion"])),
     measure_all("AV fusion", "onnx int8 dynamic", files["fusion int8 dyn"], tuple(av_in), quant[("fusion", "dyn")]["acc"],
                 file_kb(files["fusion int8 dyn"])),
     measure_all("AV fusion", "onnx int8 static", files["fusion int8 static"], tuple(av_in), quant[("fusion", "static")]["acc"],
@@ -498,7 +481,7 @@ if pick(fast=False, full=True):  # torch.compile: a C++ compile of the graph fir
         print(f"torch.compile: compiled in {compile_s:.0f} s")
     except Exception as err:  # no compiler, or an unsupported op: say so and go on
         print(f"torch.compile did not work here: {type(err).__name__}: {str(err)[:120]}")
-print(f"load average during the measurements: {os.getloadavg()[0]:.1f} (2 cores)")
+print(f"load average during the measurements: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 print(f"{'model':24s} {'runtime':20s} {'KB':>6s} {'acc':>6s} | 1 thread: b1 p50  p95 | b32 p50   p95 | 2 threads: b1 p50 b32 p50")
 for r_ in rows:
     print(f"{r_['model']:24s} {r_['runtime']:20s} {r_['size_kb']:6.0f} {r_['acc']:6.3f} | {r_['p50_b1_t1']:9.3f} "
@@ -510,18 +493,19 @@ def row(model, runtime):
     return next(r_ for r_ in rows if r_["model"] == model and r_["runtime"] == runtime)
 
 
-speedup = {m: row(m, "eager")["p50_b1_t1"] / row(m, "onnx fp32")["p50_b1_t1"]
-           for m in ("LeNet", "LeNet 50 % channels", "MLP student (distilled)", "AV fusion")}
+SHORT = {"LeNet": "lenet", "LeNet 50 % channels": "lenet_pruned", "MLP student (distilled)": "student",
+         "AV fusion": "fusion"}  # table name -> metric key
+speedup = {k: row(m, "eager")["p50_b1_t1"] / row(m, "onnx fp32")["p50_b1_t1"] for m, k in SHORT.items()}
 prune_speedup = row("LeNet", "onnx fp32")["p50_b32_t1"] / row("LeNet 50 % channels", "onnx fp32")["p50_b32_t1"]
 prune_speedup_eager = row("LeNet", "eager")["p50_b32_t1"] / row("LeNet 50 % channels", "eager")["p50_b32_t1"]
-for m, s in speedup.items():
-    print(f"ONNX Runtime vs eager, batch 1, 1 thread, {m}: {s:.1f}x")
+for m, k in SHORT.items():
+    print(f"ONNX Runtime vs eager, batch 1, 1 thread, {m}: {speedup[k]:.1f}x")
 print(f"50 % channels vs full LeNet, batch 32, 1 thread: {prune_speedup:.1f}x (ONNX Runtime), "
       f"{prune_speedup_eager:.1f}x (eager)")
 
 # %% [markdown]
 # At batch 1 these small models spend most of their eager time in Python and in PyTorch's per-operator
-# dispatch, not in arithmetic: ONNX Runtime's C++ loop (with fused Conv+BatchNorm+ReLU) removes that.
+# dispatch, not in arithmetic: ONNX Runtime's C++ loop over its graph removes that.
 # At batch 32 the arithmetic dominates and the gap narrows. int8 files are about 3–4× smaller; whether they are
 # *faster* depends on the kernels (dynamic quantization pays to quantize activations on every call).
 
@@ -540,11 +524,16 @@ cands = [(r_, files[k]) for r_, k in [
     (row("LeNet", "onnx int8 static"), "lenet int8 static"), (row("LeNet 50 % channels", "onnx fp32"), "lenet pruned"),
     (row("LeNet 50 % channels", "onnx int8 dynamic"), "lenet pruned int8 dyn"),
     (row("MLP student (distilled)", "onnx fp32"), "student")]]
-for r_, f in cands:
-    fits = r_["size_kb"] <= BUDGET_KB and r_["p50_b1_t1"] <= BUDGET_MS
+
+
+def fits(r_) -> bool:
+    return r_["size_kb"] <= BUDGET_KB and r_["p50_b1_t1"] <= BUDGET_MS
+
+
+for r_, _ in cands:
     print(f"{r_['model']:24s} {r_['runtime']:18s} {r_['size_kb']:6.0f} KB {r_['p50_b1_t1']:.3f} ms acc {r_['acc']:.3f}"
-          f" {'fits' if fits else '-'}")
-fitting = [(r_, f) for r_, f in cands if r_["size_kb"] <= BUDGET_KB and r_["p50_b1_t1"] <= BUDGET_MS]
+          f" {'fits' if fits(r_) else '-'}")
+fitting = [(r_, f) for r_, f in cands if fits(r_)]
 chosen, chosen_file = max(fitting, key=lambda c: c[0]["acc"])
 print(f"chosen: {chosen['model']} ({chosen['runtime']}), {chosen['size_kb']:.0f} KB")
 
@@ -597,32 +586,22 @@ print(f"fresh process: accuracy {edge['accuracy']:.3f} (in this notebook {chosen
 
 # %%
 pipe = AVPipeline(fusion, Features(LOGMEL), stats).eval()
-META = {"name": "avdigits-concat", "classes": [str(d) for d in range(10)], "image_size": 28, "sample_rate": 8000,
-        "samples": 8000, "n_fft": LOGMEL.n_fft, "hop_length": LOGMEL.hop_length}
-power_test = torch.from_numpy(power_spectrogram(av["test"].wave.numpy()))  # [300, 129, 101]
-service_file = export_onnx(pipe, (av["test"].image[:4], power_test[:4]), OUT / "av_service.onnx", ["image", "power"])
-write_metadata(service_file, META)
+META = service_meta("avdigits-concat", LOGMEL)  # classes, image size, sample rate, clip length, FFT size and hop
+service_file = export_service(pipe, OUT / "av_service.onnx", META)
+power_test = torch.from_numpy(power_spectrogram(av["test"].wave.numpy(), META["n_fft"], META["hop_length"]))  # [300, 129, 101]
 service_pt = save_pipeline(pipe, "concat", META, OUT / "av_service.pt")
 par_service = parity(pipe, session(service_file), [av["test"].image, power_test])
 with torch.no_grad():
     pipe_vs_model = float((pipe(av["test"].image, power_test) - fusion(X["test"])).abs().max())
 one = (av["test"].image[:1], power_test[:1])
 with threads(1):
-    t_eager = measure(eager_fn(pipe, one), reps=REPS["b1"], warmup=10)["p50_ms"]
-t_onnx = measure(onnx_fn(session(service_file), tuple(x.numpy() for x in one)), reps=REPS["b1"], warmup=10)["p50_ms"]
-speedup["AV service pipeline"] = t_eager / t_onnx
+    t_eager = measure(eager_fn(pipe, one), reps=REPS[1], warmup=10)["p50_ms"]
+t_onnx = measure(onnx_fn(session(service_file), tuple(x.numpy() for x in one)), reps=REPS[1], warmup=10)["p50_ms"]
+speedup["service"] = t_eager / t_onnx
 print(f"service pipeline: {file_kb(service_file):.0f} KB; ONNX vs eager max |diff| {par_service['max_abs_diff']:.1e}; "
       f"pipeline (NumPy FFT inside) vs the trained model on its cached features: max |diff| {pipe_vs_model:.1e}")
 print(f"batch 1, 1 thread: eager {t_eager:.3f} ms, ONNX Runtime {t_onnx:.3f} ms ({t_eager / t_onnx:.1f}x)")
-
-
-def png_bytes(img: torch.Tensor) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-payloads = [{"image": ("digit.png", png_bytes(av["test"].image[i]), "image/png"),
+payloads = [{"image": ("digit.png", encode_png(av["test"].image[i]), "image/png"),
              "audio": ("digit.wav", to_wav_bytes(av["test"].wave[i], 8000), "audio/wav")} for i in range(50)]
 
 # %%
@@ -641,15 +620,14 @@ print("health:", health["status"], health["runtime"], "| the page has an upload 
 # %%
 # NBVAL_CHECK_OUTPUT
 good_png, good_wav = payloads[0]["image"], payloads[0]["audio"]
-big_png = io.BytesIO()
-Image.new("L", (64, 48)).save(big_png, "PNG")
+big_png = encode_png(np.zeros((48, 64), np.uint8))  # 64 wide, 48 high
 cases = {
     "missing audio field": dict(files={"image": good_png}),
     "JSON instead of a form": dict(json={"image": "x"}),
     "text sent as the image": dict(files={"image": ("x.png", b"not a png", "image/png"), "audio": good_wav}),
     "corrupt PNG": dict(files={"image": ("x.png", good_png[1][:40], "image/png"), "audio": good_wav}),
     "corrupt WAV": dict(files={"image": good_png, "audio": ("x.wav", good_wav[1][:30], "audio/wav")}),
-    "64x48 image": dict(files={"image": ("x.png", big_png.getvalue(), "image/png"), "audio": good_wav}),
+    "64x48 image": dict(files={"image": ("x.png", big_png, "image/png"), "audio": good_wav}),
     "5 s of audio": dict(files={"image": good_png, "audio": ("x.wav", to_wav_bytes(torch.zeros(40000), 8000), "audio/wav")}),
     "2 MB body": dict(files={"image": ("x.png", b"\0" * 2_000_000, "image/png"), "audio": good_wav}),
 }
@@ -667,7 +645,8 @@ print("a good request afterwards:", still_ok)
 # counted, answered or not. The service runs in its own process (as in production), once per runtime,
 # with micro-batching off (`max_batch=1`) and on (`max_batch=32`). Both services of a runtime run side by
 # side and are tested in alternating rounds (off, on, off, on, ...), so a change in the machine's load
-# hits both alike; the table shows each one's median round.
+# hits both alike; the table shows each one's middle round by throughput (the median of the full build's
+# 3 rounds; of fast mode's 2, the faster).
 
 # %%
 ROUNDS = pick(fast=2, full=3)
@@ -678,11 +657,11 @@ for runtime, path in [("eager PyTorch", service_pt), ("ONNX Runtime", service_fi
         reports = compare(urls, payloads, requests=LOAD_REQUESTS, concurrency=16, rounds=ROUNDS)
     for mb, rep in reports.items():
         load.append({**rep, "runtime": runtime, "batching": "on" if mb > 1 else "off"})
-print(f"{'runtime':14s} {'micro-batching':14s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'errors':>6s} {'lost':>4s} "
+print(f"{'runtime':14s} {'micro-batching':14s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'errors':>6s} "
       f"{'mean batch':>10s}  req/s of each round")
 for r_ in load:
     print(f"{r_['runtime']:14s} {r_['batching']:14s} {r_['throughput_rps']:7.0f} {r_['p50_ms']:7.1f} {r_['p99_ms']:7.1f} "
-          f"{r_['errors']:6d} {r_['lost']:4d} {r_['mean_batch']:10.1f}  {[round(x) for x in r_['rounds_rps']]}")
+          f"{r_['errors']:6d} {r_['mean_batch']:10.1f}  {[round(x) for x in r_['rounds_rps']]}")
 lt = {(r_["runtime"], r_["batching"]): r_ for r_ in load}
 batch_gain = {rt: lt[(rt, "on")]["throughput_rps"] / lt[(rt, "off")]["throughput_rps"]
               for rt in ("eager PyTorch", "ONNX Runtime")}
@@ -696,13 +675,15 @@ ax.bar(range(len(load)), [r_["throughput_rps"] for r_ in load], color=["C0", "C0
 ax.set_xticks(range(len(load)), names, fontsize=8)
 ax.set_xlabel("runtime and micro-batching")
 ax.set_ylabel("throughput (requests/s)")
-ax.set_title(f"{LOAD_REQUESTS} requests, concurrency 16, loopback (median round)", fontsize=9)
+ax.set_title(f"{LOAD_REQUESTS} requests, concurrency 16, loopback (round {ROUNDS // 2 + 1} of {ROUNDS} by req/s)",
+             fontsize=9)
 fig.tight_layout()
 assert not figure_problems(fig)
 
 # %% [markdown]
 # Micro-batching pays where a forward pass has a large *fixed* cost per call: eager PyTorch spends most of
-# a batch-1 call in Python and per-operator dispatch, so 15 requests in one call cost little more than one.
+# a batch-1 call in Python and per-operator dispatch, so one call on a batch of requests (the mean batch in
+# the table above) costs little more than a call on one.
 # ONNX Runtime has already removed most of that fixed cost (section 6), so we expect batching to win less
 # there; the printed gains above say what this run measured (on a busy machine the two can swap, so only
 # the eager gain is a target). What remains per request (HTTP parsing, PNG and WAV decoding, the FFT) is
@@ -730,9 +711,7 @@ for base in ("lenet", "fusion"):
         q = quant[(base, kind)]
         rec.record(f"{base}_int8_{kind}_size_ratio", q["size_ratio"], target=0.35, higher_is_better=False)
         rec.record(f"{base}_int8_{kind}_acc_drop_points", 100 * (q["acc32"] - q["acc"]), target=1.0, higher_is_better=False)
-for m, s in speedup.items():
-    key = {"LeNet": "lenet", "LeNet 50 % channels": "lenet_pruned", "MLP student (distilled)": "student",
-           "AV fusion": "fusion", "AV service pipeline": "service"}[m]
+for key, s in speedup.items():
     rec.record(f"ort_vs_eager_b1_1thread_speedup_{key}", s, target=1.5)
 rec.record("pruned_50pct_acc_drop_points", 100 * (lenet_acc - small_acc), target=1.5, higher_is_better=False)
 rec.record("pruned_50pct_speedup_b32_ort", prune_speedup, target=1.3)
@@ -741,8 +720,8 @@ spread = max(max(a) - min(a) for a in dist_acc.values())  # max - min over the s
 rec.record("distilled_minus_alone_points", 100 * gain, target=pick(fast=None, full=0.0),
            spread=100 * spread)  # "beats", by > the spread: a full-mode claim (section 5)
 rec.record("student_param_ratio", n_student / n_teacher, target=0.2, higher_is_better=False)
-load_errors = sum(r_["errors"] + r_["lost"] for r_ in load)
-rec.record("load_test_errors_and_lost", load_errors, higher_is_better=False)  # an exact requirement: asserted below
+load_errors = sum(r_["errors"] for r_ in load)  # every request is counted: answered 200, or an error
+rec.record("load_test_errors", load_errors, higher_is_better=False)  # an exact requirement: asserted below
 rec.record("microbatch_throughput_gain_eager", batch_gain["eager PyTorch"], target=pick(fast=1.05, full=1.2))
 rec.record("microbatch_throughput_gain_onnx", batch_gain["ONNX Runtime"])  # reported: see section 9
 rec.record("av_fusion_test_acc", av_acc, target=pick(fast=0.8, full=0.95))
@@ -753,13 +732,13 @@ assert same_pred == 1.0 and load_errors == 0
 assert all(isinstance(input_shapes(f)[n][0], str) for f in (files["fusion"], files["lenet"]) for n in input_shapes(f))
 assert wrap_diff < 1e-5, wrap_diff  # ConcatServing computes what the chapter 06 model computes
 assert "fixed" in pair_set_error and "batch" in input_shapes(p_eq)["a"]  # set() fixes the batch, == keeps it
-assert dict_export == "dynamic batch" or "fixed" in dict_export
+assert "fixed" in dict_export  # for now; flips to "dynamic batch" once MultimodalModel's set() checks are fixed
 assert branch_error != "none" and cond_ok  # a value branch cannot be exported; torch.cond can
 assert all(0.22 <= q["size_ratio"] <= 0.34 for q in quant.values())  # int8 files about 3-4x smaller
 for m in ("LeNet", "AV fusion"):  # the ONNX Runtime advantage narrows at batch 32
-    assert row(m, "eager")["p50_b32_t1"] / row(m, "onnx fp32")["p50_b32_t1"] < speedup[m], m
+    assert row(m, "eager")["p50_b32_t1"] / row(m, "onnx fp32")["p50_b32_t1"] < speedup[SHORT[m]], m
 assert mag_time_ratio > 0.7, mag_time_ratio  # 90 % zeros: not meaningfully faster in dense kernels
-assert curve[2]["acc"] > lenet_acc - 0.02  # half the weights can go without retraining
+assert curve[SPARSITY.index(0.5)]["acc"] > lenet_acc - 0.02  # half the weights can go without retraining
 assert small_acc > small_acc0 - 0.005  # fine-tuning does not make the pruned net worse
 assert count_parameters(small) < count_parameters(lenet) / 2
 assert abs(edge["accuracy"] - chosen["acc"]) < 1e-6 and not edge["torch_imported"]
