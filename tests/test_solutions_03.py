@@ -24,6 +24,7 @@ EXPECTED = {  # what each solution returns, checked on top of the asserts inside
     "exercise_1": lambda err: err < 1e-5,
     "exercise_2": lambda rf: rf == 48,
     "exercise_3": _is_sobel_x,
+    "exercise_4": lambda aps: abs(aps[0] - 0.6643) < 1e-4 and abs(aps[1] - 0.76) < 1e-9,
 }
 
 

@@ -79,3 +79,27 @@ def exercise_3() -> torch.Tensor:
 
 if __name__ == "__main__":
     print(exercise_1(), exercise_2(), exercise_3(), sep="\n")
+
+
+def exercise_4() -> tuple[float, float]:
+    """AP by hand for the ranking TP, TP, FP, TP, FP, FP, TP with 5 objects, and with the last TP first."""
+    from mmcourse.models.detection import average_precision
+
+    def by_hand(flags: list[bool], n_gt: int) -> float:
+        precision, recall, hits = [], [], 0
+        for k, t in enumerate(flags, 1):
+            hits += t
+            precision.append(hits / k)
+            recall.append(hits / n_gt)
+        envelope = [max(precision[k:]) for k in range(len(precision))]  # non-increasing from the right
+        return sum((r - r_prev) * p for r, r_prev, p in zip(recall, [0.0] + recall[:-1], envelope, strict=True))
+
+    flags = [True, True, False, True, False, False, True]
+    scores = torch.linspace(1.0, 0.1, len(flags))  # ranked: highest score first
+    ap = average_precision(scores, torch.tensor(flags), n_gt=5)
+    assert abs(ap - by_hand(flags, 5)) < 1e-12
+    assert abs(ap - 0.2 * (1 + 1 + 3 / 4 + 4 / 7)) < 1e-12  # precision 1, 1, 3/4, 4/7 at the four hits
+    moved = [True, True, True, False, True, False, False]  # the last true positive ranked third instead
+    ap_moved = average_precision(scores, torch.tensor(moved), n_gt=5)
+    assert abs(ap_moved - 0.2 * (1 + 1 + 1 + 4 / 5)) < 1e-12 and ap_moved > ap
+    return ap, ap_moved
