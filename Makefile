@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: setup lab test lint notebooks bench serve clean
+.PHONY: setup lab test lint notebooks bench serve ddp clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,13 @@ bench: setup
 ## from running notebooks/12_deployment.ipynb, or set MMCOURSE_MODEL=path/to/model.onnx)
 serve: setup
 	$(BIN)/python -m mmcourse.deploy.serve --host 127.0.0.1 --port 8000
+
+## ddp: chapter 14's GPT trained with DistributedDataParallel on NPROC processes (gloo on CPU, nccl on GPUs),
+## e.g. `make ddp NPROC=8 DDP_ARGS="--steps 2000 --batch 256 --amp"` on 8 GPUs
+NPROC ?= 2
+DDP_ARGS ?= --steps 50 --out artifacts/ddp.json
+ddp: setup
+	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m mmcourse.distributed $(DDP_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -4,6 +4,8 @@
     python bench/run.py --full          # (c) also in full mode (long: every chapter trains for real)
     python bench/run.py --skip-notebooks
     python bench/run.py --skip-notebooks --skip-fit   # (b) only: a few seconds
+    python bench/run.py --speech        # (d) also the recogniser's real-time factor (bench/speech.py)
+    python bench/run.py --vqa           # (e) also Sort-of-CLEVR RN vs CNN+MLP time per epoch (bench/vqa.py)
 
 (a) ``fit()`` time per epoch against a bare PyTorch loop on the same model, data and batches.
 (b) MFCC of all 3,000 FSDD recordings: one batched call against librosa file by file (median of 3 each).
@@ -125,6 +127,8 @@ def main() -> None:
     p.add_argument("--full", action="store_true", help="also time the notebooks in full mode")
     p.add_argument("--skip-notebooks", action="store_true")
     p.add_argument("--skip-fit", action="store_true", help="skip (a), the fit() overhead benchmark")
+    p.add_argument("--speech", action="store_true", help="(d) real-time factor of chapter 11's recogniser")
+    p.add_argument("--vqa", action="store_true", help="(e) chapter 10's RN and CNN+MLP: seconds per epoch by grid")
     a = p.parse_args()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     fa = None if a.skip_fit else bench_fit()
@@ -138,6 +142,19 @@ def main() -> None:
     print(f"| (b) MFCC of 3,000 FSDD clips: batched `mmcourse.audio.Features` vs librosa per file | "
           f"{mf['ours_s']:.2f} s vs {mf['librosa_s']:.2f} s: **{mf['speedup']:.0f}x** "
           f"(max abs diff {mf['max_abs_diff']:.4f}) | >= 10x |")
+    if a.speech:
+        from speech import bench_speech
+
+        rtf = bench_speech()
+        audio_s = rtf.pop("audio_s")
+        for k, v in rtf.items():
+            print(f"| (d) real-time factor, {k}, 1 thread ({audio_s:.0f} s of test audio) | {v:.4f} | |")
+    if a.vqa:
+        from vqa import bench_vqa
+
+        for r in bench_vqa():
+            print(f"| (e) Sort-of-CLEVR {r['model']}, {r['size']} px, {r['grid']} grid"
+                  f"{' (chapter)' if r['chapter'] else ''}: s per 1,000 scenes | {r['s_per_1000']:.1f} | |")
     if not a.skip_notebooks:
         for stem, mode, sec in bench_notebooks(["fast", "full"] if a.full else ["fast"]):
             print(f"| (c) `{stem}` wall time, {mode} mode | {sec:.0f} s | fast < 120 s |")

@@ -30,9 +30,10 @@ def in_colab() -> bool:
 
 
 def requirement(repo_url: str = REPO_URL, branch: str = BRANCH) -> str:
-    """The pip requirement that installs mmcourse from the repository (with the ``deploy``
-    extra: chapter 12's ONNX Runtime and FastAPI, which Colab does not preinstall)."""
-    return f"mmcourse[deploy] @ git+{repo_url}@{branch}"
+    """The pip requirement that installs mmcourse from the repository, with the ``deploy`` extra
+    (chapter 12's ONNX Runtime and FastAPI) and the ``projects`` extra (chapters 09 and 11: the
+    tweets, the Emoji Sentiment Ranking, pocketsphinx, espeak-ng, jiwer), which Colab does not preinstall."""
+    return f"mmcourse[deploy,projects] @ git+{repo_url}@{branch}"
 
 
 def badge_markdown(stem: str) -> str:

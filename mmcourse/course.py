@@ -18,8 +18,16 @@ CHAPTERS: list[tuple[str, str, str]] = [
     ("06_fusion_strategies", "Fusion strategies", "Ch. 7: early, feature-level, late, modular, tensor and attention fusion"),
     ("07_multimodal_learning", "Learning across modalities",
      "Ch. 2.3: multimodal learning frameworks; joint, transfer and contrastive learning"),
+    ("09_project_sentiment", "Project: image + text sentiment",
+     "Ch. 3.2: image and text fusion for multimodal sentiment analysis; Ch. 4.1: fine-tuning for a task"),
+    ("10_project_vqa", "Project: visual question answering",
+     "Ch. 8: an image-and-text question-answering system; sub-models, fusion and interaction, prediction"),
+    ("11_project_speech_recognition", "Project: speech recognition",
+     "Speech recognition: system architecture (features, acoustic model, language model, decoder); fine-tuning case 4.3"),
     ("12_deployment", "Deployment",
      "Deployment: the deployment process; optimisation (quantization, pruning, distillation); edge devices; serving with Docker"),
+    ("14_tiny_multimodal_lm", "A tiny multimodal language model",
+     "Multimodal large models: GPT-style generation, LLaVA- and Flamingo-style vision-language models, distributed training"),
 ]
 
 

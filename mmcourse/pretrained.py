@@ -140,17 +140,21 @@ class MiniLMEncoder(nn.Module):
     preprocessing = "minilm-meanpool-l2"
 
     @torch.no_grad()
-    def forward(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    def forward(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Texts are encoded in batches of similar length (less padding: about twice as fast on
+        tweets); the output keeps the input order."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise ValueError("MiniLMEncoder expects a list of strings, e.g. ['a blue circle']")
-        out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros(len(texts), 384)
         for i in range(0, len(texts), batch_size):
-            tok = self.tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True,
+            idx = order[i : i + batch_size]
+            tok = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
             h = self.model(**tok).last_hidden_state  # [B, L, 384]
             m = tok["attention_mask"].unsqueeze(-1).to(h.dtype)  # [B, L, 1]
-            out.append(F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1))  # [B, 384]
-        return torch.cat(out) if out else torch.zeros(0, 384)
+            out[idx] = F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1).float()  # [B, 384]
+        return out
 
 
 @functools.cache

@@ -61,9 +61,13 @@ CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
     WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
     WidgetCase("07_multimodal_learning", "query"),  # the retrieval widget (cached embeddings)
+    WidgetCase("11_project_speech_recognition", "utterance", slow=True),  # trains the recogniser first
     # Panels over trained models: their training cells take minutes in CI, so opt-in.
     WidgetCase("03_convolutions", "channel", slow=True),  # learned feature maps
     WidgetCase("05_attention_and_transformers", "example", slow=True),  # attention
+    WidgetCase("09_project_sentiment", "emoji", slow=True),  # the post demo (trains the models first)
+    WidgetCase("10_project_vqa", "image", required=False, slow=True),  # attention widget (trains the VQA models first)
+    WidgetCase("14_tiny_multimodal_lm", "image", slow=True),  # generation widget (trains the VLMs first)
 ]
 
 

@@ -60,7 +60,7 @@ def test_in_colab_installs_mmcourse_and_pins_colabs_torch(tmp_path: Path):
     calls, out = run_cell(setup_cell_source(), tmp_path, "colab", "fresh")
     constraints = tmp_path / CONSTRAINTS_NAME
     assert calls == [[sys.executable, "-m", "pip", "install", "-q", "-c", str(constraints),
-                      f"mmcourse[deploy] @ git+https://github.com/{REPO}@{BRANCH}"]]
+                      f"mmcourse[deploy,projects] @ git+https://github.com/{REPO}@{BRANCH}"]]
     pins = [f"{p}=={importlib.metadata.version(p)}" for p in ("torch", "torchvision", "torchaudio")]
     assert constraints.read_text() == "\n".join(pins) + "\n"  # the versions already installed
     assert "kept " + ", ".join(pins) in out
@@ -90,7 +90,8 @@ def test_pip_dry_run_keeps_the_installed_torch(tmp_path: Path):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     deps = project["dependencies"]
     assert {Requirement(d).name for d in deps} >= set(KEEP)
-    deps = deps + project["optional-dependencies"]["deploy"]  # the cell installs mmcourse[deploy]
+    extras = project["optional-dependencies"]
+    deps = deps + extras["deploy"] + extras["projects"]  # the cell installs mmcourse[deploy,projects]
     constraints = tmp_path / CONSTRAINTS_NAME
     constraints.write_text("".join(f"{p}=={importlib.metadata.version(p)}\n" for p in KEEP))
     report = tmp_path / "report.json"
@@ -102,17 +103,17 @@ def test_pip_dry_run_keeps_the_installed_torch(tmp_path: Path):
     would = [i["metadata"]["name"] for i in json.loads(report.read_text())["install"]]
     assert would == [], f"pip would install {would}"
     req = Requirement(requirement())
-    assert (req.name, req.extras, req.url) == ("mmcourse", {"deploy"}, f"git+{REPO_URL}@{BRANCH}")
+    assert (req.name, req.extras, req.url) == ("mmcourse", {"deploy", "projects"}, f"git+{REPO_URL}@{BRANCH}")
 
 
 def test_badge_and_requirement_come_from_the_course_map():
     assert REPO_URL == f"https://github.com/{REPO}"
-    assert requirement() == f"mmcourse[deploy] @ git+{REPO_URL}@{BRANCH}"
+    assert requirement() == f"mmcourse[deploy,projects] @ git+{REPO_URL}@{BRANCH}"
     assert badge_markdown("03_convolutions").endswith(f"({colab_url('03_convolutions')})")
     assert colab_url("03_convolutions") == (
         f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/notebooks/03_convolutions.ipynb")
     other = setup_cell_source(repo_url="https://github.com/someone/fork", branch="dev")
-    assert '"mmcourse[deploy] @ git+https://github.com/someone/fork@dev"' in other
+    assert '"mmcourse[deploy,projects] @ git+https://github.com/someone/fork@dev"' in other
 
 
 def test_the_repository_url_lives_in_one_place():

@@ -2,6 +2,7 @@
 
 The spread column is the seed-to-seed spread a chapter recorded (max - min over >= 3 seeds,
 ``Results.record(..., spread=...)``); the margin is how far the value clears its target.
+Only published chapters (a built ``notebooks/NN_name.ipynb``) are listed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ def rows(root: Path = ROOT) -> list[str]:
     out = ["| chapter | metric | full-mode value | target | margin | seed spread |",
            "| --- | --- | --- | --- | --- | --- |"]
     for path in sorted((root / "results").glob("[0-9][0-9]_*.json")):
+        if not (root / "notebooks" / f"{path.stem}.ipynb").is_file():
+            continue  # a draft's results (notebooks/drafts/) are its last try, not a published number
         for e in json.loads(path.read_text()):
             if e["mode"] != "full" or e["target"] is None:
                 continue

@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmcourse.config import data_dir
+from mmcourse.data.noto_emoji import (
+    NOTO_EMOJI_COMBINED_SHA256,
+    NOTO_EMOJI_SHA256,
+    NOTO_EMOJI_VERSION,
+)
 
 
 class DataError(RuntimeError):
@@ -66,6 +71,8 @@ FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 _FSDD_FILES = tuple(
     sorted(f"{d}_{s}_{i}.wav" for d in range(10) for s in FSDD_SPEAKERS for i in range(50))
 )
+_NOTO = f"https://raw.githubusercontent.com/googlefonts/noto-emoji/{NOTO_EMOJI_VERSION}/png/72/"
+_NOTO_FILES = tuple(f"emoji_u{code}.png" for code in sorted(NOTO_EMOJI_SHA256))
 
 REGISTRY: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
@@ -115,6 +122,15 @@ REGISTRY: dict[str, DatasetInfo] = {
         combined_sha256="ddb17656a0bca4c5ddace082be188ca630516dc2ef1110afe3c4e9cc71173de4",
         source="Free Spoken Digit Dataset v1.0.10, github.com/Jakobovski/free-spoken-digit-dataset",
         licence="CC BY-SA 4.0",
+    ),
+    "noto-emoji": DatasetInfo(
+        name="noto-emoji",
+        files=tuple(f"noto-emoji/png72/{n}" for n in _NOTO_FILES),
+        urls=tuple(_NOTO + n for n in _NOTO_FILES),
+        sha256=tuple(NOTO_EMOJI_SHA256[code] for code in sorted(NOTO_EMOJI_SHA256)),
+        combined_sha256=NOTO_EMOJI_COMBINED_SHA256,
+        source=f"Noto Color Emoji {NOTO_EMOJI_VERSION}, github.com/googlefonts/noto-emoji (png/72/)",
+        licence="Apache 2.0 (images)",
     ),
     "tinyshakespeare": DatasetInfo(
         name="tinyshakespeare",
