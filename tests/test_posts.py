@@ -22,7 +22,7 @@ from mmcourse.data.posts import (
 )
 from mmcourse.data.registry import REGISTRY, ChecksumError, DataNotFoundError, fetch, read_verified
 from mmcourse.models.sentiment import FUSIONS, EmojiCNN, PostClassifier, TextGRU
-from tests._helpers import shared_datasets
+from tests._helpers import serve, shared_datasets
 
 COMBINED = "749d6003866958fbb3b4cb9b661ff996a235dad108e79183728a9e6c5844cfde"  # shared/datasets/README.md
 
@@ -102,6 +102,18 @@ def test_emoji_files_verify_against_their_checksums():
     contents = read_verified("noto-emoji", root)
     assert len(contents) == 756 and all(c[:8] == b"\x89PNG\r\n\x1a\n" for c in contents)
     assert REGISTRY["noto-emoji"].combined_sha256 == COMBINED
+
+
+def test_emoji_files_download_from_a_loopback_mirror_and_verify(tmp_path, monkeypatch):
+    """The real download path: every one of the 756 pictures comes over HTTP, is verified, renamed."""
+    src = shared_datasets()
+    with serve(src) as url:
+        monkeypatch.setenv("MMCOURSE_MIRROR", url)
+        paths = fetch("noto-emoji", root=tmp_path)
+    assert len(paths) == 756 and all(p.is_file() for p in paths)
+    assert paths[0].read_bytes() == (src / "noto-emoji" / paths[0].relative_to(tmp_path / "noto-emoji")).read_bytes()
+    assert not list(tmp_path.rglob(".*part*"))
+    assert len(read_verified("noto-emoji", tmp_path)) == 756
 
 
 def test_missing_or_corrupt_emoji_file_is_named(tmp_path, monkeypatch):
