@@ -21,7 +21,7 @@ from torch import nn
 
 from mmcourse.config import offset_seed
 from mmcourse.fusion import ConcatFusion
-from mmcourse.text import Vocab, tokenize
+from mmcourse.text import Vocab, pad_batch, tokenize
 
 FUSIONS = ("question only", "image only", "concat", "product", "attention")
 
@@ -40,10 +40,7 @@ def encode_questions(vocab: Vocab, questions: Sequence[str]) -> tuple[torch.Tens
     if any(not t for t in tokens):
         raise ValueError("a question has no words: " + repr(next(q for q, t in zip(questions, tokens, strict=True) if not t)))
     unknown = list(dict.fromkeys(w for t in tokens for w in t if w not in vocab))
-    lengths = torch.tensor([len(t) for t in tokens])
-    ids = torch.full((len(tokens), int(lengths.max())), vocab.pad_id, dtype=torch.int64)
-    for i, t in enumerate(tokens):
-        ids[i, : len(t)] = vocab.encode(t)
+    ids, lengths = pad_batch([vocab.encode(t) for t in tokens], pad_id=vocab.pad_id)  # [Q, T], [Q]
     return ids, lengths, unknown
 
 
