@@ -30,6 +30,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -125,6 +126,25 @@ def minilm_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def tokenize(tokenizer, texts: Sequence[str], max_length: int = 256):
+    """``tokenizer(texts)`` padded to the longest, truncated to ``max_length`` tokens with a warning.
+
+    A text longer than the encoder's limit (MiniLM: 256 word pieces here, 512 positions) is cut,
+    never an index error; the warning says how many texts were cut and how to avoid it.
+    Returns the tokenizer's batch (``input_ids``, ``attention_mask``: ``[B, L]``, L <= max_length).
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("tokenize expects a list of strings, e.g. ['a blue circle']")
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    cut = sum(n > max_length for n in lengths)
+    if cut:
+        warnings.warn(f"{cut} of {len(texts)} texts are longer than max_length={max_length} tokens "
+                      f"(longest {max(lengths)}) and were truncated; split long texts into passages "
+                      f"or raise max_length (MiniLM has 512 positions)", stacklevel=2)
+    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
+                     return_tensors="pt")
+
+
 class MiniLMEncoder(nn.Module):
     """Frozen all-MiniLM-L6-v2: ``forward(list of B str) -> [B, 384]``, L2-normalised.
 
@@ -149,8 +169,7 @@ class MiniLMEncoder(nn.Module):
         out = torch.zeros(len(texts), 384)
         for i in range(0, len(texts), batch_size):
             idx = order[i : i + batch_size]
-            tok = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt")
+            tok = tokenize(self.tokenizer, [texts[j] for j in idx], self.max_length)
             h = self.model(**tok).last_hidden_state  # [B, L, 384]
             m = tok["attention_mask"].unsqueeze(-1).to(h.dtype)  # [B, L, 1]
             out[idx] = F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1).float()  # [B, 384]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.error
+import warnings
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,20 @@ def test_image_features_key_is_stable_and_the_model_loads_only_on_a_miss(tmp_pat
     assert torch.equal(P.image_features(x, "toy", size=128), torch.full((2, 1280), 3.0))
     with pytest.raises(pytest.fail.Exception, match="cache hit"):
         P.image_features(x, "toy", size=64)  # another size: another key, so the model is needed
+
+
+
+@needs_minilm
+def test_long_text_is_truncated_with_a_warning_not_an_index_error():
+    enc = P.text_encoder()
+    long = "the flight was late again " * 200  # 1,000 word pieces, past MiniLM's 512 positions
+    with pytest.warns(UserWarning, match=r"1 of 2 texts are longer than max_length=256"):
+        out = enc([long, "short"])  # [2, 384]
+    assert out.shape == (2, 384) and torch.allclose(out.norm(dim=-1), torch.ones(2))
+    with pytest.warns(UserWarning):
+        ids = P.tokenize(enc.tokenizer, [long], 256)["input_ids"]  # [1, 256]: [CLS] 254 pieces [SEP]
+    assert ids.shape == (1, 256)
+    head = enc.tokenizer.decode(ids[0, 1:-1])  # the text the encoder really saw
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for a text within the limit
+        assert torch.allclose(enc([head])[0], out[0], atol=1e-5)
