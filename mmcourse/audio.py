@@ -8,6 +8,7 @@ The defaults suit FSDD (8 kHz): 32 ms windows (``n_fft=256``), 10 ms hops (``hop
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable
@@ -22,18 +23,26 @@ import torchaudio
 from mmcourse.config import cache_dir, load_or_compute
 
 
-def load(path: str | Path, sample_rate: int | None = None) -> tuple[torch.Tensor, int]:
+def load(path: str | Path | bytes, sample_rate: int | None = None, name: str = "the upload"
+         ) -> tuple[torch.Tensor, int]:
     """Read an audio file with soundfile: ``(wave [T] float32 mono, sample_rate)``.
 
-    Multi-channel files are averaged to mono; ``sample_rate`` resamples if given.
+    ``path`` is a file, or the file's bytes (e.g. from an ipywidgets ``FileUpload``; ``name`` then
+    names it in errors). Multi-channel files are averaged to mono; ``sample_rate`` resamples if given.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No audio file at {path}")
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source, label = io.BytesIO(bytes(path)), name
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No audio file at {path}")
+        source, label = str(path), str(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, sr = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
-        raise ValueError(f"{path} could not be read as audio ({err}); is it corrupt?") from err
+        reason = getattr(err, "error_string", str(err)).rstrip(".")
+        raise ValueError(f"{label} could not be read as audio (libsndfile: {reason}); is it corrupt? "
+                         f"Use a WAV, FLAC or OGG file") from err
     wave = torch.from_numpy(data.mean(axis=1))
     if sample_rate is not None and sample_rate != sr:
         wave, sr = resample(wave, sr, sample_rate), sample_rate

@@ -113,6 +113,14 @@ def test_load_pad_resample(tmp_path):
         audio.load(tmp_path / "bad.wav")
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         audio.load(tmp_path / "missing.wav")
+    # the same file as bytes (an upload): the same samples; stereo is averaged
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], 1).astype(np.float32)  # [T, 2]
+    sf.write(tmp_path / "stereo.wav", stereo, 8000)
+    from_bytes, sr3 = audio.load((tmp_path / "stereo.wav").read_bytes(), name="stereo.wav")
+    assert sr3 == 8000 and torch.allclose(from_bytes, torch.from_numpy(stereo.mean(1)), atol=1e-4)
+    assert torch.equal(audio.load((tmp_path / "tone.wav").read_bytes())[0], wave)
+    with pytest.raises(ValueError, match="notes.txt could not be read as audio.*WAV"):
+        audio.load(b"hello, not audio", name="notes.txt")
 
 
 def test_augmentations():

@@ -55,13 +55,16 @@ class WidgetCase:
     # "": the first Panel of the notebook and its first slider
     required: bool = True  # False: skip while the chapter is not built yet (or has no Panel)
     slow: bool = False  # needs a model trained first: only with MMCOURSE_BROWSER_SLOW=1
+    upload_shows: str = ""  # the Panel has a FileUpload: pick a spoken-digits WAV in it, and the
+    # caption must then show this text (and the picture change again)
 
 
 CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
     WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
     WidgetCase("07_multimodal_learning", "query"),  # the retrieval widget (cached embeddings)
-    WidgetCase("11_project_speech_recognition", "utterance", slow=True),  # trains the recogniser first
+    WidgetCase("11_project_speech_recognition", "utterance", slow=True,  # trains the recogniser first
+               upload_shows="your recording"),
     # Panels over trained models: their training cells take minutes in CI, so opt-in.
     WidgetCase("03_convolutions", "channel", slow=True),  # learned feature maps
     WidgetCase("05_attention_and_transformers", "example", slow=True),  # attention
@@ -250,10 +253,12 @@ def _pixel_change(a: Path, b: Path) -> float:
 
 
 def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Path,
-                 timeout_ms: int = 60_000, name: str = "") -> dict:
+                 timeout_ms: int = 60_000, name: str = "", upload: Path | None = None,
+                 upload_shows: str = "") -> dict:
     """Open ``nb_path`` in Lab, run its Panel's cell (and the cells it needs), move the control
     ``control`` ("" = the first slider); assert the picture changed, no JS error, nothing
-    left loopback."""
+    left loopback. With ``upload``, also pick that file in the Panel's file picker and wait for
+    the caption to show ``upload_shows``."""
     from playwright.sync_api import sync_playwright
 
     nb_path = Path(shutil.copy(nb_path, lab.root / nb_path.name))  # Lab edits the copy only
@@ -337,6 +342,19 @@ def check_widget(lab: Lab, chromium: str, nb_path: Path, control: str, shots: Pa
                     f"{value_after} but the widget's picture never changed") from err
             times["redrawn"] = time.perf_counter() - t0
             img.screenshot(path=shots / f"{stem}_after.png")
+            if upload:  # the file picker, as a learner uses it
+                picked_src = img.get_attribute("src")
+                with page.expect_file_chooser() as chooser:  # the browser's file dialog
+                    out.locator("button.jupyter-button", has_text="your file").first.click()
+                chooser.value.set_files(str(upload))
+                page.wait_for_function(
+                    "([el, old]) => el.src !== old && el.complete && el.naturalWidth > 0",
+                    arg=[img.element_handle(), picked_src], timeout=min(timeout_ms, 30_000))
+                caption = out.locator(".widget-html-content").all_inner_texts()
+                assert any(upload_shows in c for c in caption), (
+                    f"{stem}: after picking {upload.name} the caption shows {caption}, not {upload_shows!r}")
+                times["uploaded"] = time.perf_counter() - t0
+                img.screenshot(path=shots / f"{stem}_upload.png")
             # For the README: JupyterLab with the widget at the top, file browser closed.
             page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
             out.evaluate("(el) => { el.scrollIntoView({block: 'start'});"
@@ -383,9 +401,18 @@ def test_widget_redraws_in_jupyterlab(case: WidgetCase, lab: Lab, chromium: str,
             find_panel_cell(nb_path, case.control)
         except LookupError as err:
             pytest.skip(str(err))
+    upload = None
+    if case.upload_shows:  # a spoken number, as a learner's recording would be: 16 kHz WAV
+        from mmcourse.audio import to_wav_bytes
+        from mmcourse.speech.baseline import espeak
+
+        upload = artifacts_dir / "browser" / "spoken_digits.wav"
+        upload.parent.mkdir(parents=True, exist_ok=True)
+        upload.write_bytes(to_wav_bytes(espeak("four two seven", sample_rate=16000), 16000))
     t0 = time.perf_counter()
     got = check_widget(lab, chromium, nb_path, case.control, artifacts_dir / "browser",
-                       name=f"{case.stem}-{case.control or 'first'}")
+                       name=f"{case.stem}-{case.control or 'first'}", upload=upload,
+                       upload_shows=case.upload_shows)
     print(f"{case.stem}: picture changed in {got['changed']:.1%} of pixels "
           f"({got['value_before']} -> {got['value_after']}) in {time.perf_counter() - t0:.0f} s; "
           f"seconds from the start: {got['seconds']}")

