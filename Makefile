@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: setup lab test lint notebooks bench serve ddp clean
+.PHONY: setup lab test lint notebooks bench serve assistant ddp clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: setup
 ## from running notebooks/12_deployment.ipynb, or set MMCOURSE_MODEL=path/to/model.onnx)
 serve: setup
 	$(BIN)/python -m mmcourse.deploy.serve --host 127.0.0.1 --port 8000
+
+## assistant: the chapter 13 customer-service assistant on http://127.0.0.1:8001 (loopback only; trains its
+## small item and mood models the first time, about 20 s; spoken numbers need notebook 11's recogniser)
+assistant: setup
+	$(BIN)/python -m mmcourse.assistant.app --host 127.0.0.1 --port 8001
 
 ## ddp: chapter 14's GPT trained with DistributedDataParallel on NPROC processes (gloo on CPU, nccl on GPUs),
 ## e.g. `make ddp NPROC=8 DDP_ARGS="--steps 2000 --batch 256 --amp"` on 8 GPUs

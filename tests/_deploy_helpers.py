@@ -46,3 +46,23 @@ def png(size: tuple[int, int] = (28, 28), seed: int = 0, mode: str = "L") -> byt
 def wav(seconds: float = 0.8, sample_rate: int = 8000, seed: int = 0) -> bytes:
     g = torch.Generator().manual_seed(seed)
     return to_wav_bytes(0.1 * torch.randn(int(seconds * sample_rate), generator=g), sample_rate)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def loopback_only(page, prefix: str = "http://127.0.0.1") -> list[str]:
+    """Let a Playwright ``page`` load only URLs under ``prefix`` (and ``data:`` / ``blob:``); every other
+    request is aborted and its URL collected in the returned list (which a test asserts empty)."""
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith((prefix, "data:", "blob:")):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return outside

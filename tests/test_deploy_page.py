@@ -10,10 +10,8 @@ pytest.importorskip("onnxruntime")
 import httpx  # noqa: E402
 
 from mmcourse.deploy.serve import create_app, running  # noqa: E402
-from tests._deploy_helpers import png, service_model, wav  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+from tests._deploy_helpers import CHROMIUM_FLAGS as FLAGS  # noqa: E402
+from tests._deploy_helpers import loopback_only, png, service_model, wav  # noqa: E402
 
 
 def test_page_uploads_png_and_wav_and_shows_the_answer(chromium, tmp_path, artifacts_dir):
@@ -25,21 +23,12 @@ def test_page_uploads_png_and_wav_and_shows_the_answer(chromium, tmp_path, artif
         expected = httpx.post(f"{url}/predict", files={"image": ("d.png", png(seed=3), "image/png"),
                                                        "audio": ("d.wav", wav(seed=3), "audio/wav")}).json()
         errors: list[str] = []
-        outside: list[str] = []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
             page = browser.new_page()
             page.set_default_timeout(20_000)
             page.on("pageerror", lambda e: errors.append(str(e)))
-
-            def route(r):  # loopback only: the page must load nothing from the internet
-                if r.request.url.startswith("http://127.0.0.1"):
-                    r.continue_()
-                else:
-                    outside.append(r.request.url)
-                    r.abort()
-
-            page.route("**/*", route)
+            outside = loopback_only(page)  # the page must load nothing from the internet
             page.goto(url)
             assert page.text_content("#answer") == "-"
             page.set_input_files("#image", str(tmp_path / "digit.png"))

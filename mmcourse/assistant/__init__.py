@@ -5,6 +5,11 @@
 ``intents``          zero-shot and few-shot intent classifiers on MiniLM embeddings
 ``slots``            booking reference and bag-tag number from typed or spoken text
 ``dialogue``         the dialogue manager: sessions, intent, slots, escalation, replies
+``components``       the adapters' common interface (``name``, ``evaluate()``)
+``anger``            P(angry) for escalation: TF-IDF + logistic regression on non-airline tweets
+``items``            Fashion-MNIST item recogniser with a Mahalanobis reject option
+``voice``            spoken digits (chapter 11's recogniser), words (pocketsphinx), replies (espeak-ng)
+``app``              the FastAPI web app (``POST /chat``, ``/image``, ``/audio``; ``static/index.html``)
 ===================  ==================================================================
 
 The intent labels (``intent_labels.csv``, made by hand as ``LABELLING.md`` describes) are joined to

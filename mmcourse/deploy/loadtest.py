@@ -39,9 +39,10 @@ def multipart(files: dict[str, tuple[str, bytes, str]], boundary: str = "mmcours
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def _request(host: str, port: int, files: dict) -> bytes:
-    body, ctype = multipart(files)
-    head = (f"POST /predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {ctype}\r\n"
+def _request(host: str, port: int, payload: dict | bytes, path: str = "/predict") -> bytes:
+    """One POST on the wire: ``payload`` is ``{field: (filename, bytes, type)}`` (multipart) or a JSON body (bytes)."""
+    body, ctype = (payload, "application/json") if isinstance(payload, bytes) else multipart(payload)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
     return head.encode() + body
 
@@ -62,11 +63,12 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status, await reader.readexactly(length)
 
 
-async def _run(url: str, payloads: Sequence[dict], requests: int, concurrency: int, timeout: float) -> dict:
+async def _run(url: str, payloads: Sequence[dict | bytes], requests: int, concurrency: int, timeout: float,
+               path: str = "/predict") -> dict:
     """``concurrency`` workers, each with one keep-alive connection, share ``requests`` requests."""
     u = urlparse(url)
     host, port = u.hostname, u.port or 80
-    wire = [_request(host, port, p) for p in payloads]  # encoded once: the client stays cheap
+    wire = [_request(host, port, p, path) for p in payloads]  # encoded once: the client stays cheap
     counter = iter(range(requests))
     latencies: list[float] = []
     status: Counter[str] = Counter()
@@ -89,7 +91,7 @@ async def _run(url: str, payloads: Sequence[dict], requests: int, concurrency: i
             status[str(code)] += 1
             if code == 200:
                 latencies.append(time.perf_counter() - t0)
-                batch_sizes.append(json.loads(body)["batch_size"])
+                batch_sizes.append(json.loads(body).get("batch_size", 1))
         if conn is not None:
             conn[1].close()
 
@@ -105,11 +107,12 @@ async def _run(url: str, payloads: Sequence[dict], requests: int, concurrency: i
             "mean_batch": float(np.mean(batch_sizes)) if batch_sizes else 0.0}
 
 
-def load_test(url: str, payloads: Sequence[dict], requests: int = 1000, concurrency: int = 16,
-              timeout: float = 10.0, deadline: float = 300.0) -> dict:
+def load_test(url: str, payloads: Sequence[dict | bytes], requests: int = 1000, concurrency: int = 16,
+              timeout: float = 10.0, deadline: float = 300.0, path: str = "/predict") -> dict:
     """Send ``requests`` POST /predict at ``concurrency``; returns the report (see the module docstring).
 
-    ``payloads``: ``{"image": (filename, bytes, content type), "audio": ...}`` dicts, sent in turn.
+    ``payloads``: ``{"image": (filename, bytes, content type), "audio": ...}`` dicts (multipart) or JSON
+    bodies (``bytes``), sent in turn to ``path`` (chapter 13's assistant: ``path="/chat"``).
     Runs its own event loop in a thread, so it also works inside Jupyter (which already runs one).
     """
     _check_loopback(url)
@@ -120,7 +123,7 @@ def load_test(url: str, payloads: Sequence[dict], requests: int = 1000, concurre
 
     def target():
         try:
-            out["report"] = asyncio.run(asyncio.wait_for(_run(url, payloads, requests, concurrency, timeout),
+            out["report"] = asyncio.run(asyncio.wait_for(_run(url, payloads, requests, concurrency, timeout, path),
                                                          deadline))
         except BaseException as err:  # re-raised in the caller's thread
             out["error"] = err

@@ -46,6 +46,7 @@ from mmcourse.deploy.page import PAGE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MODEL = "deploy/av_service.onnx"  # under MMCOURSE_CACHE (the chapter writes it there)
+TOO_LARGE_HINT = "send one 28x28 PNG and a WAV of at most a few seconds"  # what a 413 tells the client to send instead
 
 
 class BadInput(Exception):
@@ -196,26 +197,34 @@ def encode_png(pixels) -> bytes:
     return buf.getvalue()
 
 
-def decode_wav(data: bytes, sample_rate: int, samples: int, max_seconds: float) -> np.ndarray:
-    """WAV bytes -> ``[samples]`` float32 mono at ``sample_rate`` (resampled, then padded or cropped)."""
+def read_wav(data: bytes, max_seconds: float, field: str = "audio", hint: str = "send one spoken digit"
+             ) -> tuple[np.ndarray, int]:
+    """WAV bytes -> ``(wave [T] float32 mono, sample rate)``, checked: the RIFF/WAVE header (415), a
+    readable file (400), at most ``max_seconds`` (422, read from the header before decoding) and at
+    least one sample (422). Each error names ``field``; ``hint`` says what to send instead."""
     import soundfile as sf
 
     if not (data[:4] == b"RIFF" and data[8:12] == b"WAVE"):
-        raise BadInput(415, "field 'audio' must be a WAV file (RIFF/WAVE header not found)")
+        raise BadInput(415, f"field {field!r} must be a WAV file (RIFF/WAVE header not found)")
     try:
         info = sf.info(io.BytesIO(data))
         seconds = info.frames / info.samplerate
         if seconds > max_seconds:
-            raise BadInput(422, f"field 'audio' is {seconds:.2f} s long; the limit is {max_seconds:g} s: "
-                                "send one spoken digit")
+            raise BadInput(422, f"field {field!r} is {seconds:.2f} s long; the limit is {max_seconds:g} s: {hint}")
         wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except BadInput:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
-        raise BadInput(400, f"field 'audio' is a corrupt WAV ({err})") from err
+        raise BadInput(400, f"field {field!r} is a corrupt WAV ({err})") from err
     wave = wave.mean(axis=1)  # [T] mono
     if len(wave) == 0:
-        raise BadInput(422, "field 'audio' holds no samples")
+        raise BadInput(422, f"field {field!r} holds no samples")
+    return wave, sr
+
+
+def decode_wav(data: bytes, sample_rate: int, samples: int, max_seconds: float) -> np.ndarray:
+    """WAV bytes -> ``[samples]`` float32 mono at ``sample_rate`` (resampled, then padded or cropped)."""
+    wave, sr = read_wav(data, max_seconds)
     if sr != sample_rate:
         from scipy.signal import resample_poly
 
@@ -335,8 +344,8 @@ class Batcher:
 class BodyLimit:
     """ASGI middleware: answer 413 to a request body over ``max_bytes`` (declared or streamed)."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, hint: str | None = None):
+        self.app, self.max_bytes, self.hint = app, max_bytes, hint or TOO_LARGE_HINT
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -344,7 +353,7 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _send_json(send, 413, {"error": _too_large(self.max_bytes, int(declared))})
+            return await _send_json(send, 413, {"error": _too_large(self.max_bytes, int(declared), self.hint)})
         seen, started = 0, False
 
         async def limited_receive():
@@ -365,12 +374,11 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, {"error": _too_large(self.max_bytes, seen)})
+                await _send_json(send, 413, {"error": _too_large(self.max_bytes, seen, self.hint)})
 
 
-def _too_large(max_bytes: int, n: int) -> str:
-    return (f"request body is over the limit of {max_bytes:,} bytes (got {n:,}+): "
-            "send one 28x28 PNG and a WAV of at most a few seconds")
+def _too_large(max_bytes: int, n: int, hint: str | None = None) -> str:
+    return f"request body is over the limit of {max_bytes:,} bytes (got {n:,}+): {hint or TOO_LARGE_HINT}"
 
 
 class _TooLarge(Exception):
@@ -382,6 +390,56 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
     await send({"type": "http.response.body", "body": data})
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every client error as ``{"error": message}`` with its status (never an HTML page or a 500)."""
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request, err: BadInput):
+        return JSONResponse({"error": err.message}, status_code=err.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, err: HTTPException):
+        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, err: RequestValidationError):
+        return JSONResponse({"error": "invalid request", "detail": err.errors()}, status_code=422)
+
+
+async def read_files(request: Request, wanted: dict[str, str], max_body_bytes: int,
+                     optional: tuple[str, ...] = (), hint: str | None = None) -> dict[str, bytes | str]:
+    """The multipart upload's files ``{field: bytes}`` (``wanted``: field -> kind, e.g. ``{"audio": "WAV"}``)
+    and its text fields named in ``optional`` (``{field: str}`` when sent). Not multipart: 415; body
+    too large while streaming: 413 (with ``hint``); malformed: 400; a wanted file missing: 422 naming the
+    fields sent."""
+    ctype = request.headers.get("content-type", "")
+    what = " and ".join(f"{name!r} ({kind})" for name, kind in wanted.items())
+    if not ctype.startswith("multipart/form-data"):
+        raise BadInput(415, f"send multipart/form-data with field{'s' * (len(wanted) > 1)} {what}, "
+                            f"got content type {ctype or 'none'!r}")
+    try:
+        form = await request.form(max_files=len(wanted), max_fields=len(wanted) + len(optional) + 2)
+    except _TooLarge as err:  # streamed past the limit (no Content-Length header)
+        raise BadInput(413, _too_large(max_body_bytes, max_body_bytes, hint)) from err
+    except Exception as err:  # malformed multipart: the client's fault
+        raise BadInput(400, f"could not parse the multipart body ({err})") from err
+    try:
+        out: dict[str, bytes | str] = {}
+        for name in wanted:
+            part = form.get(name)
+            if not isinstance(part, UploadFile):
+                raise BadInput(422, f"missing field {name!r}: send {what} as file{'s' * (len(wanted) > 1)}, "
+                                    f"got fields {sorted(form.keys())}")
+            out[name] = await part.read()
+        for name in optional:
+            value = form.get(name)
+            if isinstance(value, str):
+                out[name] = value
+    finally:
+        await form.close()
+    return out
 
 
 def create_app(model: Model | str | Path, limits: Limits | None = None):
@@ -399,17 +457,7 @@ def create_app(model: Model | str | Path, limits: Limits | None = None):
     app = FastAPI(title="mmcourse digit service", lifespan=lifespan)
     app.state.model, app.state.limits = model, limits
 
-    @app.exception_handler(BadInput)
-    async def bad_input(request, err: BadInput):
-        return JSONResponse({"error": err.message}, status_code=err.status)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request, err: HTTPException):
-        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request, err: RequestValidationError):
-        return JSONResponse({"error": "invalid request", "detail": err.errors()}, status_code=422)
+    add_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
@@ -424,27 +472,7 @@ def create_app(model: Model | str | Path, limits: Limits | None = None):
     @app.post("/predict")
     async def predict(request: Request):
         t0 = time.perf_counter()
-        ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
-            raise BadInput(415, f"send multipart/form-data with fields 'image' (PNG) and 'audio' (WAV), "
-                                f"got content type {ctype or 'none'!r}")
-        try:
-            form = await request.form(max_files=2, max_fields=4)
-        except _TooLarge as err:  # streamed past the limit (no Content-Length header)
-            raise BadInput(413, _too_large(limits.max_body_bytes, limits.max_body_bytes)) from err
-        except Exception as err:  # malformed multipart: the client's fault
-            raise BadInput(400, f"could not parse the multipart body ({err})") from err
-        try:
-            files = {}
-            for name in ("image", "audio"):
-                part = form.get(name)
-                if not isinstance(part, UploadFile):
-                    got = sorted(form.keys())
-                    raise BadInput(422, f"missing field {name!r}: send 'image' (PNG) and 'audio' (WAV) as files, "
-                                        f"got fields {got}")
-                files[name] = await part.read()
-        finally:
-            await form.close()
+        files = await read_files(request, {"image": "PNG", "audio": "WAV"}, limits.max_body_bytes)
         image = decode_png(files["image"], model.image_size)
         wave = decode_wav(files["audio"], model.sample_rate, model.samples, limits.max_audio_seconds)
         try:
