@@ -6,6 +6,7 @@
     python bench/run.py --skip-notebooks --skip-fit   # (b) only: a few seconds
     python bench/run.py --speech        # (d) also the recogniser's real-time factor (bench/speech.py)
     python bench/run.py --vqa           # (e) also Sort-of-CLEVR RN vs CNN+MLP time per epoch (bench/vqa.py)
+    python bench/run.py --finetune      # (f) also chapter 08's strategies: s / epoch, peak memory (bench/finetune.py)
 
 (a) ``fit()`` time per epoch against a bare PyTorch loop on the same model, data and batches.
 (b) MFCC of all 3,000 FSDD recordings: one batched call against librosa file by file (median of 3 each).
@@ -129,6 +130,7 @@ def main() -> None:
     p.add_argument("--skip-fit", action="store_true", help="skip (a), the fit() overhead benchmark")
     p.add_argument("--speech", action="store_true", help="(d) real-time factor of chapter 11's recogniser")
     p.add_argument("--vqa", action="store_true", help="(e) chapter 10's RN and CNN+MLP: seconds per epoch by grid")
+    p.add_argument("--finetune", action="store_true", help="(f) chapter 08's strategies: seconds per epoch, peak memory")
     a = p.parse_args()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     fa = None if a.skip_fit else bench_fit()
@@ -155,6 +157,13 @@ def main() -> None:
         for r in bench_vqa():
             print(f"| (e) Sort-of-CLEVR {r['model']}, {r['size']} px, {r['grid']} grid"
                   f"{' (chapter)' if r['chapter'] else ''}: s per 1,000 scenes | {r['s_per_1000']:.1f} | |")
+    if a.finetune:
+        from finetune import NAMES, bench_finetune
+
+        for r in bench_finetune():
+            cache = f", cached features {r['cache_speedup']:.1f}x faster" if "cache_speedup" in r else ""
+            print(f"| (f) chapter 08, {NAMES[r['strategy']]}, 1,000 labels, {r['threads']} thread(s): s / epoch, "
+                  f"peak RSS{cache} | {r['seconds_per_epoch']:.2f} s, {r['peak_rss_mb']:.0f} MB | |")
     if not a.skip_notebooks:
         for stem, mode, sec in bench_notebooks(["fast", "full"] if a.full else ["fast"]):
             print(f"| (c) `{stem}` wall time, {mode} mode | {sec:.0f} s | fast < 120 s |")

@@ -18,6 +18,8 @@ CHAPTERS: list[tuple[str, str, str]] = [
     ("06_fusion_strategies", "Fusion strategies", "Ch. 7: early, feature-level, late, modular, tensor and attention fusion"),
     ("07_multimodal_learning", "Learning across modalities",
      "Ch. 2.3: multimodal learning frameworks; joint, transfer and contrastive learning"),
+    ("08_fine_tuning", "Fine-tuning pretrained models",
+     "Fine-tuning: techniques, strategies and parameter tuning; cases 4.1-4.3 (sentiment, image recognition, speech recognition)"),
     ("09_project_sentiment", "Project: image + text sentiment",
      "Ch. 3.2: image and text fusion for multimodal sentiment analysis; Ch. 4.1: fine-tuning for a task"),
     ("10_project_vqa", "Project: visual question answering",
