@@ -49,7 +49,20 @@ def _check_image(image: torch.Tensor | None, p: int, f: int, b: int) -> torch.Te
     return image
 
 
-class PrefixVLM(nn.Module):
+class _OnGPT(nn.Module):
+    """A VLM built around ``self.gpt``: its context length and KV cache are the GPT's (what ``generate`` asks for)."""
+
+    gpt: GPT
+
+    @property
+    def block_size(self) -> int:
+        return self.gpt.block_size
+
+    def new_cache(self) -> KVCache:
+        return self.gpt.new_cache()
+
+
+class PrefixVLM(_OnGPT):
     """LLaVA-style: ``[projected image tokens, text tokens]`` through the GPT; logits of the text only."""
 
     def __init__(self, gpt: GPT, feat_dim: int, n_image_tokens: int):
@@ -58,13 +71,6 @@ class PrefixVLM(nn.Module):
             raise ValueError(f"{n_image_tokens} image tokens leave no room in a context of {gpt.block_size}")
         self.gpt, self.feat_dim, self.prefix_length = gpt, feat_dim, n_image_tokens
         self.proj = Projector(feat_dim, gpt.cfg.n_embd)
-
-    @property
-    def block_size(self) -> int:
-        return self.gpt.block_size
-
-    def new_cache(self) -> KVCache:
-        return self.gpt.new_cache()
 
     def forward(self, idx: torch.Tensor, image: torch.Tensor | None = None, cache: KVCache | None = None,
                 return_attention: bool = False):
@@ -107,7 +113,7 @@ class GatedCrossAttention(nn.Module):
         return x + torch.tanh(self.ff_gate) * self.mlp(self.ln_2(x)), w
 
 
-class CrossAttnVLM(nn.Module):
+class CrossAttnVLM(_OnGPT):
     """Flamingo-style: the GPT reads the text; a :class:`GatedCrossAttention` before each block reads the image."""
 
     prefix_length = 0  # the image takes no positions of the context
@@ -119,13 +125,6 @@ class CrossAttnVLM(nn.Module):
         self.proj = Projector(feat_dim, c.n_embd)
         self.img_pos = nn.Parameter(torch.zeros(n_image_tokens, c.n_embd))  # where each patch is
         self.xattn = nn.ModuleList(GatedCrossAttention(c.n_embd, c.n_head, c.dropout) for _ in range(c.n_layer))
-
-    @property
-    def block_size(self) -> int:
-        return self.gpt.block_size
-
-    def new_cache(self) -> KVCache:
-        return self.gpt.new_cache()
 
     def forward(self, idx: torch.Tensor, image: torch.Tensor | None = None, cache: KVCache | None = None,
                 return_attention: bool = False):
