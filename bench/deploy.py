@@ -8,6 +8,11 @@ with 1 and 2 threads; p50 over ``--reps`` calls after 20 warm-up calls (:mod:`mm
 Latency does not depend on the weights' values, so the models are freshly initialised (BatchNorm
 statistics set by a few forward passes): no data and no training needed. Accuracy is the chapter's
 business (notebooks/12_deployment.ipynb). Run it on a quiet machine: the 2-thread column needs both cores.
+
+A second table holds chapter 12's wall-clock targets as ratios, each pair of functions timed
+interleaved on one thread (:func:`mmcourse.deploy.latency.paired`): ONNX Runtime over eager at batch 1
+(>= 1.5), half the channels over the whole LeNet at batch 32 (>= 1.3), and 90 % magnitude-pruned
+zeros over the dense LeNet (about 1: dense kernels multiply the zeros too).
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmcourse.deploy.export import ConcatServing, export_onnx, file_kb  # noqa: E402
-from mmcourse.deploy.latency import grid  # noqa: E402
-from mmcourse.deploy.prune import prune_lenet  # noqa: E402
+from mmcourse.deploy.export import ConcatServing, export_onnx, file_kb, session  # noqa: E402
+from mmcourse.deploy.latency import eager_fn, grid, onnx_fn, paired, threads  # noqa: E402
+from mmcourse.deploy.prune import magnitude_prune, prune_lenet  # noqa: E402
 from mmcourse.deploy.quantize import quantize_dynamic_onnx, state_dict_kb  # noqa: E402
 from mmcourse.fusion.zoo import build  # noqa: E402
 from mmcourse.models.cnn import LeNet  # noqa: E402
@@ -54,6 +59,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=200, help="timed calls per cell (batch 32: a quarter)")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mmcourse-bench-"))
+    files = {}
     print(f"\nDeployment benchmark, {date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}\n")
     print("| model | runtime | size (KB) | b1 p50, 1 thread (ms) | b1 p95 (ms) | b32 p50, 1 thread (ms) "
@@ -70,6 +76,36 @@ def main() -> None:
             print(f"| {name} | {runtime} | {size:.0f} | {cell[(1, 1)]['p50_ms']:.3f} | {cell[(1, 1)]['p95_ms']:.3f} | "
                   f"{cell[(32, 1)]['p50_ms']:.2f} | {cell[(1, 2)]['p50_ms']:.3f} | {cell[(32, 2)]['p50_ms']:.2f} | "
                   f"{eager_b1 / cell[(1, 1)]['p50_ms']:.1f}x |")
+        files[name] = fp32
+    ratios(files, a.reps)
+
+
+def ratio(a, b, reps: int) -> float:
+    """p50 of ``a()`` over p50 of ``b()``, timed interleaved on one thread."""
+    with threads(1):
+        t = paired({"a": a, "b": b}, reps=reps, warmup=20)
+    return t["a"]["p50_ms"] / t["b"]["p50_ms"]
+
+
+def ratios(files: dict[str, Path], reps: int) -> None:
+    """Chapter 12's wall-clock targets, as paired ratios."""
+    ms = models()
+    lenet, (img,), _ = ms["LeNet (215k)"]
+    small = ms["LeNet, 50 % channels (105k)"][0]
+    rows = [(f"ONNX Runtime over eager, batch 1: {name}",
+             ratio(eager_fn(model, tuple(x[:1] for x in ex)), onnx_fn(session(files[name]), tuple(x[:1].numpy() for x in ex)),
+                   reps), ">= 1.5") for name, (model, ex, _) in ms.items()]
+    rows.append(("50 % channels over the whole LeNet, batch 32, ONNX Runtime",
+                 ratio(onnx_fn(session(files["LeNet (215k)"]), (img.numpy(),)),
+                       onnx_fn(session(files["LeNet, 50 % channels (105k)"]), (img.numpy(),)), max(5, reps // 4)), ">= 1.3"))
+    rows.append(("50 % channels over the whole LeNet, batch 32, eager",
+                 ratio(eager_fn(lenet, (img,)), eager_fn(small, (img,)), max(5, reps // 4)), "reported"))
+    rows.append(("90 % magnitude-pruned zeros over dense, batch 32, eager",
+                 ratio(eager_fn(magnitude_prune(lenet, 0.9).eval(), (img,)), eager_fn(lenet, (img,)), max(5, reps // 4)),
+                 "> 0.7 (not faster)"))
+    print("\n| ratio (paired, 1 thread) | measured | target |\n| --- | --- | --- |")
+    for name, value, target in rows:
+        print(f"| {name} | {value:.2f} | {target} |")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse.deploy.latency import eager_fn, grid, measure, threads
+from mmcourse.deploy.latency import eager_fn, grid, measure, paired, threads
 
 
 class _SlowStart:
@@ -42,6 +42,33 @@ def test_percentiles_of_known_durations():
     m = measure(lambda: time.sleep(next(durations)), reps=20, warmup=0)
     assert 0.9 < m["p50_ms"] < 15  # halfway between the two groups, by numpy's interpolation
     assert m["p95_ms"] > 19
+
+
+class _Machine:
+    """A machine that becomes 4x slower after ``switch`` calls of any function (another job starts)."""
+
+    def __init__(self, switch: int):
+        self.calls, self.switch, self.log = 0, switch, []
+
+    def job(self, name: str, ms: float):
+        def fn():
+            self.calls += 1
+            self.log.append(name)
+            time.sleep(ms / 1000 * (4 if self.calls > self.switch else 1))
+
+        return fn
+
+
+def test_paired_interleaves_and_a_load_change_does_not_skew_the_ratio():
+    m = _Machine(switch=40)  # a: 2 ms, b: 4 ms; the machine slows down half-way through
+    one_by_one = {"a": measure(m.job("a", 2), reps=40, warmup=0), "b": measure(m.job("b", 4), reps=40, warmup=0)}
+    assert one_by_one["b"]["p50_ms"] / one_by_one["a"]["p50_ms"] > 5  # b saw only the slow machine: 16 / 2
+    m = _Machine(switch=40)
+    both = paired({"a": m.job("a", 2), "b": m.job("b", 4)}, reps=40, warmup=2)
+    assert m.log[:6] == ["a", "b"] * 3 and both["a"]["n"] == both["b"]["n"] == 40
+    assert 1.5 < both["b"]["p50_ms"] / both["a"]["p50_ms"] < 3  # the true ratio, 2
+    with pytest.raises(ValueError, match="at least one function"):
+        paired({})
 
 
 def test_max_seconds_bounds_the_loop():

@@ -7,7 +7,8 @@ its slow tail (p95), and one hiccup of the machine moves a mean but hardly a med
 
 Threads: :func:`threads` sets torch's intra-op threads for eager models; ONNX Runtime takes its
 thread count when its session is made (:func:`mmcourse.deploy.export.session`). :func:`grid`
-measures one model (eager, or an ONNX file) at every batch size and thread count.
+measures one model (eager, or an ONNX file) at every batch size and thread count. :func:`paired`
+times several functions interleaved, for ratios that a busy machine does not skew.
 """
 
 from __future__ import annotations
@@ -39,9 +40,35 @@ def measure(fn: Callable[[], object], reps: int = 100, warmup: int = 10,
         times.append(time.perf_counter() - t0)
         if max_seconds is not None and len(times) >= 5 and time.perf_counter() - start > max_seconds:
             break
-    ms = np.array(times) * 1000
+    return _summary(times)
+
+
+def _summary(seconds: Sequence[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
     return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
             "mean_ms": float(ms.mean()), "n": len(ms)}
+
+
+def paired(fns: Mapping[str, Callable[[], object]], reps: int = 100, warmup: int = 10) -> dict[str, dict[str, float]]:
+    """Time several ``fns`` *interleaved* (a, b, a, b, ...): ``{name: {"p50_ms", "p95_ms", "mean_ms", "n"}}``.
+
+    For a ratio between two models, measured on a machine that is doing other work: each round calls
+    every function once, back to back, so a busy moment slows all of them alike and the ratio of the
+    medians hardly moves, where two :func:`measure` calls one after the other can see different loads.
+    """
+    if reps < 1 or warmup < 0 or not fns:
+        raise ValueError(f"need at least one function, reps >= 1 and warmup >= 0, got {len(fns)} functions, "
+                         f"reps={reps}, warmup={warmup}")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: _summary(ts) for name, ts in times.items()}
 
 
 @contextlib.contextmanager

@@ -24,14 +24,14 @@ import numpy as np
 import torch
 
 from mmcourse.audio import Features, to_wav_bytes
-from mmcourse.config import cache_dir, pick, seed_everything
+from mmcourse.config import cache_dir, is_fast, pick, seed_everything
 from mmcourse.data import AVDigits, mnist_pool
 from mmcourse.data.avdigits import LOGMEL
 from mmcourse.data.base import TensorData
 from mmcourse.deploy.distill import DistillLoss, pack_targets
 from mmcourse.deploy.export import (ConcatServing, DictInputs, ExportError, export_onnx, export_program, file_kb,
                                     input_shapes, parity, quiet, run_session, session)
-from mmcourse.deploy.latency import eager_fn, grid, measure, onnx_fn, threads
+from mmcourse.deploy.latency import eager_fn, grid, onnx_fn, paired, threads
 from mmcourse.deploy.loadtest import compare
 from mmcourse.deploy.pipeline import AVPipeline, export_service, save_pipeline, service_meta
 from mmcourse.deploy.prune import magnitude_prune, prune_lenet, sparsity
@@ -59,7 +59,8 @@ AV_EPOCHS = pick(fast=3, full=10)
 CNN_TRAIN = pick(fast=2000, full=8000)  # of the MNIST pool's 8,000 training images
 CNN_EPOCHS = pick(fast=2, full=8)
 FINETUNE_EPOCHS = pick(fast=1, full=3)
-STUDENT_EPOCHS = pick(fast=8, full=10)
+STUDENT_EPOCHS = pick(fast=20, full=40)  # on the 400-image transfer set (section 5)
+STUDENT_EPOCHS_ALL = pick(fast=4, full=10)  # on every training image
 SEEDS = pick(fast=[0, 1], full=[0, 1, 2])
 REPS = pick(fast={1: 60, 32: 15}, full={1: 300, 32: 60})  # timed calls per latency cell, by batch size
 LOAD_REQUESTS = pick(fast=300, full=1000)
@@ -304,15 +305,18 @@ print(f"PyTorch dynamic int8 LeNet: state dict {state_dict_kb(lenet_q):.0f} KB v
 
 # %%
 SPARSITY = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
-curve = []
-x1 = x_test[:1]
+curve, timers = [], {}
 for s in SPARSITY:
     pruned = magnitude_prune(lenet, s).eval()
     with torch.no_grad():
         acc = accuracy(y_test, pruned(x_test).argmax(1))
-    t = measure(eager_fn(pruned, (x_test[:32],)), reps=REPS[32], warmup=3)["p50_ms"]
-    curve.append({"sparsity": sparsity(pruned), "acc": acc, "ms": t})
-    print(f"sparsity {sparsity(pruned):5.1%}: accuracy {acc:.3f}, eager batch 32 {t:.2f} ms")
+    curve.append({"sparsity": sparsity(pruned), "acc": acc})
+    timers[s] = eager_fn(pruned, (x_test[:32],))
+with threads(1):  # interleaved: every sparsity is timed in each round, so a busy moment slows all alike
+    times = paired(timers, reps=REPS[32], warmup=3)
+for s, c in zip(SPARSITY, curve, strict=True):
+    c["ms"] = times[s]["p50_ms"]
+    print(f"sparsity {c['sparsity']:5.1%}: accuracy {c['acc']:.3f}, eager batch 32 {c['ms']:.2f} ms")
 mag_time_ratio = curve[SPARSITY.index(0.9)]["ms"] / curve[SPARSITY.index(0.0)]["ms"]  # 90 % sparse vs dense
 
 # %% [markdown]
@@ -362,19 +366,23 @@ assert not figure_problems(fig)
 # `L = α · T² · KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1 − α) · CE(z_s, y)`
 #
 # The `T²` keeps the soft term's gradient on the scale of the hard term's. Their MNIST anchor (on the
-# 10,000 test digits): teacher 67 errors, student alone 146, distilled student 74. Here: the LeNet teacher,
-# and an MLP student with one hidden layer of 32 units (≤ 1/5 of the teacher's parameters), on the
-# same training images, the same epochs and seeds, with and without the teacher. As in Hinton et al.,
-# the training images are *jittered* (a random rotation of up to ±10° and shift of up to ±2 pixels; one
-# jittered copy of each image joins the originals), and the teacher labels every one of them: its soft
-# targets on unfamiliar views are where its knowledge shows. The student alone sees the very same images
-# with their labels. Temperature and α are chosen among T ∈ {2, 4}, α ∈ {0.5, 0.9} by *validation*
-# accuracy; the test set is used once, at the end. The claim "the distilled student beats the student
-# alone" is checked in the full build only: in fast mode the teacher trains on 2,000 images for 2 epochs
-# (about 95 % accurate, against 98 % in the full build) and has too little to teach for the gain to show.
+# 10,000 test digits): teacher 67 errors, student alone 146, distilled student 74. They also show soft targets
+# acting as a *regulariser*: a speech model trained on 3 % of its data over-fits with hard labels and keeps
+# most of its accuracy with the full model's soft targets. Here: the LeNet teacher, trained on all the
+# training images, and an MLP student with one hidden layer of 32 units (≤ 1/5 of the teacher's parameters),
+# given only a small **transfer set**: 400 of the training images (5 %), each with 4 *jittered* copies (a
+# random rotation of up to ±10° and shift of up to ±2 pixels, as in Hinton et al.). The teacher labels every
+# view: its soft targets on unfamiliar views are where its knowledge shows. The student alone sees the very
+# same views with their labels, for the same epochs and seeds. Temperature and α are chosen among
+# T ∈ {2, 4, 8}, α ∈ {0.5, 0.9} by *validation* accuracy; the test set is used once, at the end. Then the
+# same pair again with *all* the training images (and one jittered copy each): with plenty of data the
+# student alone has less to learn from a teacher. The claim "the distilled student beats the student alone"
+# is checked in the full build only: in fast mode the teacher trains on 2,000 images for 2 epochs (about
+# 95 % accurate, against 98 % in the full build) and has less to teach.
 
 # %%
-CONFIGS = [(2.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9)]  # (T, alpha)
+CONFIGS = [(2.0, 0.5), (4.0, 0.5), (8.0, 0.5), (2.0, 0.9), (4.0, 0.9), (8.0, 0.9)]  # (T, alpha)
+TRANSFER, COPIES = 400, 4  # the student's transfer set: 400 training images, 4 jittered copies of each
 
 
 def jitter(x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -387,40 +395,53 @@ def jitter(x: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.nn.functional.grid_sample(x, grid, align_corners=False)  # [N, 1, 28, 28]
 
 
-transfer_x = torch.cat([cnn_train.x, jitter(cnn_train.x, seed=0)])  # [2N, 1, 28, 28]
-transfer_y = torch.cat([cnn_train.y, cnn_train.y])
-with torch.no_grad():
-    teacher_logits = lenet(transfer_x)  # [2N, 10]: computed once, the teacher is frozen
-hard_train = TensorData(transfer_x, transfer_y, cnn_train.classes)
-soft_train = TensorData(transfer_x, pack_targets(transfer_y, teacher_logits), cnn_train.classes)
+def views(data: TensorData, copies: int) -> tuple[TensorData, TensorData]:
+    """The images and ``copies`` jittered copies of each: (with labels, with labels + the teacher's logits)."""
+    x = torch.cat([data.x] + [jitter(data.x, seed=c) for c in range(copies)])  # [(1 + copies) N, 1, 28, 28]
+    y = torch.cat([data.y] * (copies + 1))
+    with torch.no_grad():
+        z = lenet(x)  # [(1 + copies) N, 10]: computed once, the teacher is frozen
+    return TensorData(x, y, data.classes), TensorData(x, pack_targets(y, z), data.classes)
 
 
-def train_student(seed: int, config: tuple[float, float] | None) -> tuple[torch.nn.Module, float]:
+def train_student(seed: int, config: tuple[float, float] | None, data: tuple[TensorData, TensorData],
+                  epochs: int) -> tuple[torch.nn.Module, float]:
     """An MLP 784-32-10 trained on labels (``config=None``) or distilled with (T, alpha); (model, best val acc)."""
     seed_everything(seed)
     student = MLP(784, (32,), 10)
-    a, b = loaders(hard_train if config is None else soft_train, pool["val"], batch_size=64, seed=seed)
+    a, b = loaders(data[0] if config is None else data[1], pool["val"], batch_size=64, seed=seed)
     loss = torch.nn.functional.cross_entropy if config is None else DistillLoss(*config)
-    h = fit(student, a, b, epochs=STUDENT_EPOCHS, lr=2e-3, loss_fn=loss, device=cpu, progress=False, seed=seed)
+    h = fit(student, a, b, epochs=epochs, lr=2e-3, loss_fn=loss, device=cpu, progress=False, seed=seed)
     return student.eval(), h.best["val_acc"]
 
 
+def test_accs(models) -> list[float]:
+    with torch.no_grad():
+        return [accuracy(y_test, m(x_test).argmax(1)) for m, _ in models]
+
+
 t0 = time.perf_counter()
-runs = {c: [train_student(seed, c) for seed in SEEDS] for c in (None, *CONFIGS)}
+few = views(cnn_train.subset(TRANSFER), COPIES)
+runs = {c: [train_student(seed, c, few, STUDENT_EPOCHS) for seed in SEEDS] for c in (None, *CONFIGS)}
 val = {c: float(np.mean([v for _, v in rs])) for c, rs in runs.items()}
 best_t = max(CONFIGS, key=lambda c: val[c])
-dist_acc = {}
-for name, t in [("alone", None), ("distilled", best_t)]:
-    with torch.no_grad():
-        dist_acc[name] = [accuracy(y_test, m(x_test).argmax(1)) for m, _ in runs[t]]
+dist_acc = {"alone": test_accs(runs[None]), "distilled": test_accs(runs[best_t])}
 student = runs[best_t][0][0]
+many = views(cnn_train, 1)  # every training image, one jittered copy each
+dist_all = {name: test_accs([train_student(seed, c, many, STUDENT_EPOCHS_ALL) for seed in SEEDS])
+            for name, c in (("alone", None), ("distilled", best_t))}
 n_teacher, n_student = count_parameters(lenet), count_parameters(student)
 print("validation accuracy, mean over seeds:",
       {("alone" if c is None else f"T={c[0]:g}, a={c[1]:g}"): round(v, 4) for c, v in val.items()},
       f"-> T = {best_t[0]:g}, alpha = {best_t[1]:g}")
 for kind, accs in dist_acc.items():
     errs = [round((1 - a) * len(y_test)) for a in accs]
-    print(f"student {kind:9s}: test accuracy {np.mean(accs):.3f} ± {np.std(accs):.3f} over seeds {SEEDS}; errors {errs}")
+    print(f"student {kind:9s}, {TRANSFER} images x {COPIES + 1} views: test accuracy {np.mean(accs):.3f} ± "
+          f"{np.std(accs):.3f} over seeds {SEEDS}; errors {errs}")
+gain_all = 100 * (np.mean(dist_all["distilled"]) - np.mean(dist_all["alone"]))
+print(f"with all {len(cnn_train):,} images x 2 views: alone {np.mean(dist_all['alone']):.3f}, distilled "
+      f"{np.mean(dist_all['distilled']):.3f} ({gain_all:+.1f} points; with {TRANSFER}: "
+      f"{100 * (np.mean(dist_acc['distilled']) - np.mean(dist_acc['alone'])):+.1f})")
 print(f"teacher {n_teacher:,} parameters: {round((1 - lenet_acc) * len(y_test))} errors; student {n_student:,} "
       f"parameters (1/{n_teacher / n_student:.1f}); {len(runs) * len(SEEDS)} students in {time.perf_counter() - t0:.0f} s")
 files["student"] = export_onnx(student, (x_test[:4],), OUT / "student.onnx", ["image"])
@@ -432,7 +453,10 @@ files["student"] = export_onnx(student, (x_test[:4],), OUT / "student.onnx", ["i
 # **95th percentile (p95)**: a service is judged by its slow tail, and one hiccup of the machine moves a
 # mean but hardly a median. Batch 1 is one request; batch 32 is throughput work. Every cell below was
 # measured in this run, on this machine, with the load average printed at the top: compare *ratios*
-# within the table, not absolute times across machines.
+# within the table, not absolute times across machines. The ratios the checks use are measured **paired**
+# (`paired`): the two models are called in turn, round after round, so that if the machine gets busy
+# half-way (another program, a second test worker) both slow down alike and their ratio hardly moves;
+# two measurements one after the other can see two different machines.
 
 # %%
 def measure_all(name, kind, model_or_path, example, acc, size_kb):
@@ -495,9 +519,22 @@ def row(model, runtime):
 
 SHORT = {"LeNet": "lenet", "LeNet 50 % channels": "lenet_pruned", "MLP student (distilled)": "student",
          "AV fusion": "fusion"}  # table name -> metric key
-speedup = {k: row(m, "eager")["p50_b1_t1"] / row(m, "onnx fp32")["p50_b1_t1"] for m, k in SHORT.items()}
-prune_speedup = row("LeNet", "onnx fp32")["p50_b32_t1"] / row("LeNet 50 % channels", "onnx fp32")["p50_b32_t1"]
-prune_speedup_eager = row("LeNet", "eager")["p50_b32_t1"] / row("LeNet 50 % channels", "eager")["p50_b32_t1"]
+
+
+def ratio(a, b, reps):
+    """p50 of ``a`` over p50 of ``b``, the two timed interleaved on one thread: the ratios the checks use."""
+    with threads(1):
+        t = paired({"a": a, "b": b}, reps=reps, warmup=10)
+    return t["a"]["p50_ms"] / t["b"]["p50_ms"]
+
+
+TWINS = {"lenet": (lenet, files["lenet"], (x_test,)), "lenet_pruned": (small, files["lenet pruned"], (x_test,)),
+         "student": (student, files["student"], (x_test,)), "fusion": (fusion_srv, files["fusion"], tuple(av_in))}
+speedup = {k: ratio(eager_fn(model, tuple(x[:1] for x in xs)), onnx_fn(session(f), tuple(x[:1].numpy() for x in xs)),
+                    REPS[1]) for k, (model, f, xs) in TWINS.items()}  # eager over ONNX Runtime, batch 1
+prune_speedup = ratio(onnx_fn(session(files["lenet"]), (x_test[:32].numpy(),)),
+                      onnx_fn(session(files["lenet pruned"]), (x_test[:32].numpy(),)), REPS[32])
+prune_speedup_eager = ratio(eager_fn(lenet, (x_test[:32],)), eager_fn(small, (x_test[:32],)), REPS[32])
 for m, k in SHORT.items():
     print(f"ONNX Runtime vs eager, batch 1, 1 thread, {m}: {speedup[k]:.1f}x")
 print(f"50 % channels vs full LeNet, batch 32, 1 thread: {prune_speedup:.1f}x (ONNX Runtime), "
@@ -595,8 +632,9 @@ with torch.no_grad():
     pipe_vs_model = float((pipe(av["test"].image, power_test) - fusion(X["test"])).abs().max())
 one = (av["test"].image[:1], power_test[:1])
 with threads(1):
-    t_eager = measure(eager_fn(pipe, one), reps=REPS[1], warmup=10)["p50_ms"]
-t_onnx = measure(onnx_fn(session(service_file), tuple(x.numpy() for x in one)), reps=REPS[1], warmup=10)["p50_ms"]
+    t = paired({"eager": eager_fn(pipe, one), "onnx": onnx_fn(session(service_file), tuple(x.numpy() for x in one))},
+               reps=REPS[1], warmup=10)
+t_eager, t_onnx = t["eager"]["p50_ms"], t["onnx"]["p50_ms"]
 speedup["service"] = t_eager / t_onnx
 print(f"service pipeline: {file_kb(service_file):.0f} KB; ONNX vs eager max |diff| {par_service['max_abs_diff']:.1e}; "
       f"pipeline (NumPy FFT inside) vs the trained model on its cached features: max |diff| {pipe_vs_model:.1e}")
@@ -711,14 +749,15 @@ for base in ("lenet", "fusion"):
         q = quant[(base, kind)]
         rec.record(f"{base}_int8_{kind}_size_ratio", q["size_ratio"], target=0.35, higher_is_better=False)
         rec.record(f"{base}_int8_{kind}_acc_drop_points", 100 * (q["acc32"] - q["acc"]), target=1.0, higher_is_better=False)
-for key, s in speedup.items():
-    rec.record(f"ort_vs_eager_b1_1thread_speedup_{key}", s, target=1.5)
+for key, s in speedup.items():  # wall-clock targets: the full run, on a quiet machine (and bench/deploy.py)
+    rec.record(f"ort_vs_eager_b1_1thread_speedup_{key}", s, target=pick(fast=None, full=1.5))
 rec.record("pruned_50pct_acc_drop_points", 100 * (lenet_acc - small_acc), target=1.5, higher_is_better=False)
-rec.record("pruned_50pct_speedup_b32_ort", prune_speedup, target=1.3)
+rec.record("pruned_50pct_speedup_b32_ort", prune_speedup, target=pick(fast=None, full=1.3))
 gain = np.mean(dist_acc["distilled"]) - np.mean(dist_acc["alone"])
 spread = max(max(a) - min(a) for a in dist_acc.values())  # max - min over the seeds, of either student
 rec.record("distilled_minus_alone_points", 100 * gain, target=pick(fast=None, full=0.0),
            spread=100 * spread)  # "beats", by > the spread: a full-mode claim (section 5)
+rec.record("distilled_minus_alone_points_all_images", gain_all)  # reported: "less to learn" is asserted below
 rec.record("student_param_ratio", n_student / n_teacher, target=0.2, higher_is_better=False)
 load_errors = sum(r_["errors"] for r_ in load)  # every request is counted: answered 200, or an error
 rec.record("load_test_errors", load_errors, higher_is_better=False)  # an exact requirement: asserted below
@@ -738,6 +777,9 @@ assert all(0.22 <= q["size_ratio"] <= 0.34 for q in quant.values())  # int8 file
 for m in ("LeNet", "AV fusion"):  # the ONNX Runtime advantage narrows at batch 32
     assert row(m, "eager")["p50_b32_t1"] / row(m, "onnx fp32")["p50_b32_t1"] < speedup[SHORT[m]], m
 assert mag_time_ratio > 0.7, mag_time_ratio  # 90 % zeros: not meaningfully faster in dense kernels
+assert prune_speedup > 1 and prune_speedup_eager > 1  # fewer channels: faster, in both runtimes
+assert min(speedup.values()) > 1  # ONNX Runtime beats eager PyTorch at batch 1, for every model
+assert is_fast() or gain_all < 100 * gain  # with every image, distillation adds less (full build)
 assert curve[SPARSITY.index(0.5)]["acc"] > lenet_acc - 0.02  # half the weights can go without retraining
 assert small_acc > small_acc0 - 0.005  # fine-tuning does not make the pruned net worse
 assert count_parameters(small) < count_parameters(lenet) / 2
