@@ -44,7 +44,7 @@ serve: setup
 	$(BIN)/python -m mmcourse.deploy.serve --host 127.0.0.1 --port 8000
 
 ## assistant: the chapter 13 customer-service assistant on http://127.0.0.1:8001 (loopback only; trains its
-## small item and mood models the first time, about 20 s; spoken numbers need notebook 11's recogniser)
+## item and mood models the first time, about 4 min, then cached; spoken numbers need notebook 11's recogniser)
 assistant: setup
 	$(BIN)/python -m mmcourse.assistant.app --host 127.0.0.1 --port 8001
 

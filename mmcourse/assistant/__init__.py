@@ -7,7 +7,7 @@
 ``dialogue``         the dialogue manager: sessions, intent, slots, escalation, replies
 ``components``       the adapters' common interface (``name``, ``evaluate()``)
 ``anger``            P(angry) for escalation: TF-IDF + logistic regression on non-airline tweets
-``items``            Fashion-MNIST item recogniser with a Mahalanobis reject option
+``items``            Fashion-MNIST item recogniser, trained with outlier exposure, with a Mahalanobis + softmax reject option
 ``voice``            spoken digits (chapter 11's recogniser), words (pocketsphinx), replies (espeak-ng)
 ``app``              the FastAPI web app (``POST /chat``, ``/image``, ``/audio``; ``static/index.html``)
 ===================  ==================================================================

@@ -81,7 +81,7 @@ def default_components(max_sessions: int = 1000) -> Components:
     checkpoint exists (else spoken numbers are refused with a message saying how to make it)."""
     from mmcourse.assistant.anger import AngerModel
     from mmcourse.assistant.intents import classifier, fit_on_labels
-    from mmcourse.assistant.items import train_items
+    from mmcourse.assistant.items import train_items, training_size
     from mmcourse.assistant.knowledge import KnowledgeBase
     from mmcourse.assistant.voice import Listener, checkpoint_path, load_digit_recognizer, speak
 
@@ -90,7 +90,7 @@ def default_components(max_sessions: int = 1000) -> Components:
                     anger_threshold=anger.threshold, max_sessions=max_sessions)
     bot.classify("hello")  # loads MiniLM now, not in the first customer's turn (seconds)
     digits = load_digit_recognizer() if checkpoint_path() else None
-    return Components(bot, train_items(), Listener(digits), speak)
+    return Components(bot, train_items(**training_size()), Listener(digits), speak)
 
 
 def reply_json(bot: Assistant, text: str, r: Reply) -> dict:

@@ -5,15 +5,19 @@ The catalogue is Fashion-MNIST's ten categories. The model is the course's ``LeN
 seconds on one CPU thread, cached under ``$MMCOURSE_CACHE/assistant/``); chapter 08's fine-tuned
 MobileNetV2 can replace it: :class:`ItemRecognizer` takes any module ``[B, 1, 28, 28] -> [B, 10]``.
 
-**Reject option.** The maximum softmax probability (Hendrycks & Gimpel 2017) alone rejects only about
-10 % of MNIST digits at 95 % acceptance (a digit "1" is a confident "Trouser"); the **Mahalanobis
-distance** of the network's penultimate features to the nearest class mean, with one covariance shared
-by the classes (Lee et al. 2018, fitted on the training images), rejects 99.8 % of them but only 20 %
-of emoji. A picture is therefore accepted only when both agree: distance at most ``max_distance`` and
-max softmax at least ``min_confidence``. Both thresholds are the same quantile ``q`` of their score on
-a validation set of catalogue images (the last 5,000 of the training set, never trained on), ``q``
-the smallest that accepts ``keep`` (95 %) of those pictures with both rules together.
-Pictures that are not clothing (MNIST digits, emoji: :func:`ood_images`) should be rejected.
+**Reject option.** The maximum softmax probability (Hendrycks & Gimpel 2017) of a plainly trained LeNet
+rejects only about 10 % of MNIST digits at 95 % acceptance (a digit "1" is a confident "Trouser"); the
+**Mahalanobis distance** of its penultimate features to the nearest class mean, with one covariance shared
+by the classes (Lee et al. 2018, fitted on the training images), rejects 99.8 % of them but only 20 % of
+emoji. So the model is trained with **outlier exposure** (Hendrycks, Mazeika & Dietterich 2019): beside
+each batch of clothes, a batch of pictures that are *not* clothes (:func:`outliers`: MNIST digits and half
+of the Noto emoji), whose loss is the cross-entropy to the uniform distribution (weight ``exposure``):
+the network learns to be unsure outside its catalogue. Rejection is measured on *other* pictures
+(:func:`ood_images`: the MNIST pool's test digits and the other half of the emoji). A picture is accepted
+only when both rules agree: distance at most ``max_distance`` and max softmax at least ``min_confidence``.
+Both thresholds are the same quantile ``q`` of their score on a validation set of catalogue images (the
+last 5,000 of the training set, never trained on), ``q`` the smallest that accepts ``keep`` (95 %) of
+those pictures with both rules together.
 
 Pictures arrive in any size and colour: :func:`prepare` makes them what the model saw (grey,
 28 x 28, a light item on a dark background: a picture with a light border is inverted).
@@ -22,17 +26,19 @@ Pictures arrive in any size and colour: :func:`prepare` makes them what the mode
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from mmcourse.config import cache_dir
+from mmcourse.config import cache_dir, pick, seed_everything
 from mmcourse.data.base import TensorData
 from mmcourse.data.images import FASHION_CLASSES, fashion_mnist, mnist_pool
 from mmcourse.models.cnn import LeNet
-from mmcourse.train import fit, load_checkpoint, loaders, save_checkpoint
+from mmcourse.train import load_checkpoint, save_checkpoint
 
 N_VAL = 5000  # the last N_VAL training images: validation (threshold), never trained on
 
@@ -142,29 +148,78 @@ class ItemRecognizer:
         return out
 
 
-def ood_images(n: int = 1000) -> dict[str, torch.Tensor]:
-    """Pictures that are not in the catalogue, each ``[N, 1, 28, 28]``: ``mnist`` (the MNIST pool's
-    test digits) and ``emoji`` (Noto emoji pictures through :func:`prepare`, when the Noto files are
-    available: ``MMCOURSE_DATA``'s ``noto-emoji`` or a download)."""
-    out = {"mnist": mnist_pool("test").x[:n]}
+def _emoji_half(held_out: bool) -> list[Image.Image]:
+    """One half of the Noto emoji, split by a CRC-32 of the code point (fixed, whatever the file order);
+    empty when the Noto files are not available (``MMCOURSE_DATA``'s ``noto-emoji``, or a download)."""
     try:
         from mmcourse.data.posts import emoji_pictures
 
-        pics = list(emoji_pictures().values())[:n]
-    except (OSError, ValueError, RuntimeError):  # not downloaded and no network: MNIST only
-        pics = []
+        pics = emoji_pictures()
+    except (OSError, ValueError, RuntimeError):  # not downloaded and no network
+        return []
+    return [p for code, p in pics.items() if zlib.crc32(code.encode()) % 2 == int(held_out)]
+
+
+def outliers() -> dict[str, torch.Tensor]:
+    """Pictures that are not clothing, for outlier exposure while training, by kind ``{kind: [N, 1, 28, 28]}``:
+    ``mnist`` (the MNIST pool's 8,000 training digits) and ``emoji`` (one half of the Noto emoji; never
+    those of :func:`ood_images`), when available."""
+    emoji = [prepare(p) for p in _emoji_half(held_out=False)]
+    return {"mnist": mnist_pool("train").x, **({"emoji": torch.stack(emoji)} if emoji else {})}
+
+
+def ood_images(n: int = 1000) -> dict[str, torch.Tensor]:
+    """Pictures that are not in the catalogue and were never trained on, each ``[N, 1, 28, 28]``: ``mnist``
+    (the MNIST pool's test digits) and ``emoji`` (the held-out half of the Noto emoji, through
+    :func:`prepare`, when the Noto files are available)."""
+    out = {"mnist": mnist_pool("test").x[:n]}
+    pics = _emoji_half(held_out=True)[:n]
     if pics:
         out["emoji"] = torch.stack([prepare(p) for p in pics])
     return out
 
 
+def _train(model: torch.nn.Module, pool: TensorData, extra: dict[str, torch.Tensor], epochs: int, exposure: float,
+           seed: int, batch_size: int = 128, extra_batch: int = 64) -> None:
+    """Adam over ``pool``; each step adds ``extra_batch`` outliers, as many of each kind of ``extra``, whose
+    loss is the cross-entropy to the uniform distribution, weighted by ``exposure`` (0: plain training)."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    kinds = list(extra.values()) if exposure > 0 else []
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(pool), generator=g)
+        for i in range(0, len(pool), batch_size):
+            idx = order[i : i + batch_size]
+            x = torch.cat([pool.x[idx], *(k[torch.randint(len(k), (extra_batch // len(kinds),), generator=g)]
+                                          for k in kinds)])  # [b + extra, 1, 28, 28]
+            out = model(x)  # [b + extra, 10]
+            loss = F.cross_entropy(out[: len(idx)], pool.y[idx])
+            if len(out) > len(idx):
+                loss = loss - exposure * out[len(idx):].log_softmax(-1).mean(-1).mean()  # CE to uniform
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+
+
+def training_size() -> dict[str, int]:
+    """The app's item model: 12,000 images for 3 epochs in fast mode (CI, about a minute on one thread);
+    all 55,000 for 6 epochs otherwise (a few minutes, once: the model is cached)."""
+    return pick(fast={"n_train": 12_000, "epochs": 3}, full={"n_train": 55_000, "epochs": 6})
+
+
 def train_items(n_train: int = 12_000, epochs: int = 3, keep: float = 0.95, seed: int = 0,
-                cache: bool = True) -> ItemRecognizer:
+                cache: bool = True, exposure: float = 0.5) -> ItemRecognizer:
     """A LeNet trained on ``n_train`` Fashion-MNIST training images (seeded subset of the first 55,000),
-    its two thresholds set on the last 5,000 to accept ``keep`` of them; cached by its settings."""
+    with outlier exposure of weight ``exposure`` (:func:`outliers`; 0 turns it off), its two thresholds
+    set on the last 5,000 to accept ``keep`` of them; cached by its settings."""
     if not 0.5 <= keep < 1.0:
         raise ValueError(f"keep is the share of catalogue pictures to accept, in [0.5, 1), got {keep}")
-    path = cache_dir() / "assistant" / f"items-lenet-{n_train}-{epochs}-{seed}.pt"
+    if exposure < 0:
+        raise ValueError(f"exposure is the weight of the outlier loss, >= 0, got {exposure}")
+    path = cache_dir() / "assistant" / f"items-lenet-{n_train}-{epochs}-{seed}-oe{exposure:g}.pt"
+    seed_everything(seed)
     model = LeNet(widths=(16, 32), hidden=128)
     full = fashion_mnist("train")
     val_x = full.x[-N_VAL:]  # [5000, 1, 28, 28]
@@ -173,8 +228,7 @@ def train_items(n_train: int = 12_000, epochs: int = 3, keep: float = 0.95, seed
         load_checkpoint(path, model)
     else:
         t0 = time.perf_counter()
-        train_dl = loaders(pool, batch_size=128, seed=seed)
-        fit(model, train_dl, epochs=epochs, lr=2e-3, seed=seed, progress=False, device=torch.device("cpu"))
+        _train(model, pool, outliers() if exposure > 0 else {}, epochs, exposure, seed)
         if cache:
             save_checkpoint({"model": model.state_dict(), "seconds": time.perf_counter() - t0}, path)
     model.eval()
