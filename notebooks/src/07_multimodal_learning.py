@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from mmcourse.config import pick, seed_everything
+from mmcourse.config import is_fast, pick, seed_everything
 from mmcourse.contrastive import (
     ContrastiveModel,
     classify,
@@ -548,7 +548,8 @@ print("single-task minus multi-task accuracy:", {f"{k[0]}, {k[1]} clips": round(
 # **Reading it.** Sharing does not help here. At the same budget, the shared encoder is *below* the
 # single-task models on both tasks, with all 2,400 clips and with 240 (the last line gives the cost
 # in accuracy), although it has half their parameters; with 240 clips the speaker task pays more than
-# the digit task, and more than it pays with all the clips: the two tasks *compete* for one 64-d embedding, since the digit head wants
+# the digit task, and (in the full build, over three seeds; fast mode's one seed can tie them) more than it
+# pays with all the clips: the two tasks *compete* for one 64-d embedding, since the digit head wants
 # features that ignore who speaks, and the speaker head needs exactly those differences. Multi-task
 # learning helps when tasks share what they need (and one task has too little data of its own);
 # here they need opposite invariances. The loss weight moves accuracy from one task to the other:
@@ -634,7 +635,7 @@ assert np.mean(a2i_class_r1) > 2 * np.mean([ret[s]["audio→image instance"][1] 
 assert margin["after"] > margin["before"] + 0.3
 assert np.mean(kd_acc) > 5 * 0.1
 assert all(c > 0 for c in mt_cost.values())  # sharing costs accuracy on both tasks, at both data sizes
-assert mt_cost["speaker", "240"] > 0 and mt_cost["speaker", "240"] > mt_cost["speaker", "all"]  # sharing costs more with less data
+assert mt_cost["speaker", "240"] > 0 and (is_fast() or mt_cost["speaker", "240"] > mt_cost["speaker", "all"])  # more with less data (full)
 assert mt_cost["speaker", "240"] > mt_cost["digit", "240"]
 assert abs(a2i_inst_r10 - 10 / 30) < 0.1  # instance level: what the class alone gives
 hi, lo = [t for t in TEMPS if t[0] == 0.5], [t for t in TEMPS if t[0] == 0.07]
