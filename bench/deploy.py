@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmcourse.deploy.export import ConcatServing, export_onnx, file_kb, session  # noqa: E402
-from mmcourse.deploy.latency import eager_fn, grid, onnx_fn, paired, threads  # noqa: E402
+from mmcourse.deploy.latency import eager_fn, grid, onnx_fn, paired_ratio  # noqa: E402
 from mmcourse.deploy.prune import magnitude_prune, prune_lenet  # noqa: E402
 from mmcourse.deploy.quantize import quantize_dynamic_onnx, state_dict_kb  # noqa: E402
 from mmcourse.fusion.zoo import build  # noqa: E402
@@ -80,28 +80,21 @@ def main() -> None:
     ratios(files, a.reps)
 
 
-def ratio(a, b, reps: int) -> float:
-    """p50 of ``a()`` over p50 of ``b()``, timed interleaved on one thread."""
-    with threads(1):
-        t = paired({"a": a, "b": b}, reps=reps, warmup=20)
-    return t["a"]["p50_ms"] / t["b"]["p50_ms"]
-
-
 def ratios(files: dict[str, Path], reps: int) -> None:
     """Chapter 12's wall-clock targets, as paired ratios."""
     ms = models()
     lenet, (img,), _ = ms["LeNet (215k)"]
     small = ms["LeNet, 50 % channels (105k)"][0]
     rows = [(f"ONNX Runtime over eager, batch 1: {name}",
-             ratio(eager_fn(model, tuple(x[:1] for x in ex)), onnx_fn(session(files[name]), tuple(x[:1].numpy() for x in ex)),
-                   reps), ">= 1.5") for name, (model, ex, _) in ms.items()]
+             paired_ratio(eager_fn(model, tuple(x[:1] for x in ex)), onnx_fn(session(files[name]), tuple(x[:1].numpy() for x in ex)),
+                   reps, warmup=20), ">= 1.5") for name, (model, ex, _) in ms.items()]
     rows.append(("50 % channels over the whole LeNet, batch 32, ONNX Runtime",
-                 ratio(onnx_fn(session(files["LeNet (215k)"]), (img.numpy(),)),
-                       onnx_fn(session(files["LeNet, 50 % channels (105k)"]), (img.numpy(),)), max(5, reps // 4)), ">= 1.3"))
+                 paired_ratio(onnx_fn(session(files["LeNet (215k)"]), (img.numpy(),)),
+                       onnx_fn(session(files["LeNet, 50 % channels (105k)"]), (img.numpy(),)), max(5, reps // 4), warmup=20), ">= 1.3"))
     rows.append(("50 % channels over the whole LeNet, batch 32, eager",
-                 ratio(eager_fn(lenet, (img,)), eager_fn(small, (img,)), max(5, reps // 4)), "reported"))
+                 paired_ratio(eager_fn(lenet, (img,)), eager_fn(small, (img,)), max(5, reps // 4), warmup=20), "reported"))
     rows.append(("90 % magnitude-pruned zeros over dense, batch 32, eager",
-                 ratio(eager_fn(magnitude_prune(lenet, 0.9).eval(), (img,)), eager_fn(lenet, (img,)), max(5, reps // 4)),
+                 paired_ratio(eager_fn(magnitude_prune(lenet, 0.9).eval(), (img,)), eager_fn(lenet, (img,)), max(5, reps // 4), warmup=20),
                  "> 0.7 (not faster)"))
     print("\n| ratio (paired, 1 thread) | measured | target |\n| --- | --- | --- |")
     for name, value, target in rows:

@@ -24,7 +24,7 @@ def test_outlier_pictures_and_test_pictures_are_disjoint_halves():
 
 def test_exposure_makes_unseen_outliers_uncertain():
     """A short run on 2,000 clothes: with exposure to 2,000 training digits, the network's predictive entropy on
-    500 *other* digits rises towards the uniform's (log 10 = 2.30); without, it stays confident."""
+    500 *other* digits rises towards the uniform's (log 10 = 2.30), well above the plainly trained network's."""
     from mmcourse.data.base import TensorData
     from mmcourse.data.images import fashion_mnist, mnist_pool
     from mmcourse.models.cnn import LeNet

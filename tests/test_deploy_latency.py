@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse.deploy.latency import eager_fn, grid, measure, paired, threads
+from mmcourse.deploy.latency import eager_fn, grid, measure, paired, paired_ratio, threads
 
 
 class _SlowStart:
@@ -69,6 +69,8 @@ def test_paired_interleaves_and_a_load_change_does_not_skew_the_ratio():
     assert 1.5 < both["b"]["p50_ms"] / both["a"]["p50_ms"] < 3  # the true ratio, 2
     with pytest.raises(ValueError, match="at least one function"):
         paired({})
+    m = _Machine(switch=30)
+    assert 0.33 < paired_ratio(m.job("a", 2), m.job("b", 4), reps=30, warmup=2) < 0.67  # 2 ms over 4 ms
 
 
 def test_max_seconds_bounds_the_loop():

@@ -8,7 +8,8 @@ its slow tail (p95), and one hiccup of the machine moves a mean but hardly a med
 Threads: :func:`threads` sets torch's intra-op threads for eager models; ONNX Runtime takes its
 thread count when its session is made (:func:`mmcourse.deploy.export.session`). :func:`grid`
 measures one model (eager, or an ONNX file) at every batch size and thread count. :func:`paired`
-times several functions interleaved, for ratios that a busy machine does not skew.
+times several functions interleaved, for ratios that a busy machine does not skew
+(:func:`paired_ratio` for two).
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def paired(fns: Mapping[str, Callable[[], object]], reps: int = 100, warmup: int
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: _summary(ts) for name, ts in times.items()}
+
+
+def paired_ratio(a: Callable[[], object], b: Callable[[], object], reps: int = 100, warmup: int = 10) -> float:
+    """p50 of ``a()`` over p50 of ``b()``, the two timed interleaved (:func:`paired`) on one torch thread."""
+    with threads(1):
+        t = paired({"a": a, "b": b}, reps=reps, warmup=warmup)
+    return t["a"]["p50_ms"] / t["b"]["p50_ms"]
 
 
 @contextlib.contextmanager
