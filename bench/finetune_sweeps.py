@@ -48,6 +48,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["text", "speech"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--strategies", nargs="+", default=["tfidf", "frozen", "full", "lora"])
+    ap.add_argument("--strategies", nargs="+", default=["tfidf", "frozen", "full", "lora", "lora_all"])
     args = ap.parse_args()
     text(args.seeds, args.strategies) if args.what == "text" else speech(args.seeds)

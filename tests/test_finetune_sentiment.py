@@ -125,6 +125,17 @@ def test_lora_minilm_trains_03_percent_keeps_base_bit_equal_and_merges():
 
 
 @needs_minilm
+def test_lora_all_adapts_every_linear_layer_of_the_six_blocks_not_the_pooler():
+    _, model = st.build("lora_all", TINY)
+    adapted = sorted({n.rsplit(".lora_A", 1)[0] for n, _ in model.named_parameters() if ".lora_A" in n})
+    assert len(adapted) == 6 * 6 and not any("pooler" in n for n in adapted)  # q, k, v, attention out, FFN in, out
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    per_block = 8 * (4 * (384 + 384) + 2 * (384 + 1536))  # r (in + out) for each adapted layer
+    assert n_train == 6 * per_block + (384 * 3 + 3)
+    assert 0.014 < n_train / sum(p.numel() for p in model.parameters()) < 0.015  # 1.5 %: within the 3 % budget
+
+
+@needs_minilm
 def test_full_finetuning_groups_and_predict_order_match_single_tweets():
     tokenizer, model = st.build("full", TINY)
     opt = st._optimizer("full", model, TINY)

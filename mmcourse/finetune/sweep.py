@@ -258,9 +258,10 @@ def config(strategy: str, labels: int, **kw) -> Config:
 def plan() -> dict[str, list[Config]]:
     """Every run of the chapter: the grid (5 strategies x label counts), the learning-rate sweep
     (full fine-tuning, backbone at the head's rate), augmentation at the smallest size, other seeds
-    (:data:`SEED_STRATEGIES` at the middle label count), LoRA's other learning rate (:data:`LORA_LRS`)."""
+    (:data:`SEED_STRATEGIES` at the middle label count, and full fine-tuning at the largest when that is
+    another count), LoRA's other learning rate (:data:`LORA_LRS`)."""
     s = settings()
-    small = s["labels"][0]
+    small, top = s["labels"][0], s["labels"][-1]
     mid = s["labels"][min(1, len(s["labels"]) - 1)]
     return {
         "grid": [config(st, n) for n in s["labels"] for st in fi.STRATEGIES],
@@ -268,6 +269,7 @@ def plan() -> dict[str, list[Config]]:
                             forgetting=True) for lr in s["sweep_lrs"]],
         "augment": [config(st, small, augment=False) for st in ("scratch", "full", "lora")],
         "seeds": [config(st, mid, seed=seed) for seed in s["seeds"][1:] for st in SEED_STRATEGIES],
+        "top_seeds": [config("full", top, seed=seed) for seed in s["seeds"][1:]] if top != mid else [],
         "lora_lr": [config("lora", mid, lr=lr) for lr in LORA_LRS[1:]],
     }
 
@@ -360,7 +362,7 @@ def main(argv: list[str]) -> None:
     mid = labels[min(1, len(labels) - 1)]
     cheap_first = ("probe", "partial", "full", "lora", "scratch")
     order = sorted(p["grid"], key=lambda c: (c.labels != mid, c.labels, cheap_first.index(c.strategy)))  # 1,000 first
-    todo = [("grid", c) for c in order] + [(part, c) for part in ("lr_sweep", "augment", "seeds", "lora_lr") for c in p[part]]
+    todo = [("grid", c) for c in order] + [(part, c) for part in ("lr_sweep", "augment", "seeds", "lora_lr", "top_seeds") for c in p[part]]
     if argv[:1] == ["list"]:
         print("\n".join(f"{part}: {c}" for part, c in todo))
         return
