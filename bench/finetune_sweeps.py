@@ -43,11 +43,12 @@ def speech(seeds: list[int]) -> None:
 
 if __name__ == "__main__":
     from mmcourse.device import configure_threads
+    from mmcourse.finetune.sentiment import STRATEGIES
 
     configure_threads(preferred=1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["text", "speech"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--strategies", nargs="+", default=["tfidf", "frozen", "full", "lora", "lora_all"])
+    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     args = ap.parse_args()
     text(args.seeds, args.strategies) if args.what == "text" else speech(args.seeds)

@@ -362,7 +362,7 @@ def main(argv: list[str]) -> None:
     mid = labels[min(1, len(labels) - 1)]
     cheap_first = ("probe", "partial", "full", "lora", "scratch")
     order = sorted(p["grid"], key=lambda c: (c.labels != mid, c.labels, cheap_first.index(c.strategy)))  # 1,000 first
-    todo = [("grid", c) for c in order] + [(part, c) for part in ("lr_sweep", "augment", "seeds", "lora_lr", "top_seeds") for c in p[part]]
+    todo = [("grid", c) for c in order] + [(part, c) for part in p if part != "grid" for c in p[part]]
     if argv[:1] == ["list"]:
         print("\n".join(f"{part}: {c}" for part, c in todo))
         return
