@@ -63,6 +63,9 @@ def test_a_short_slot_answer_keeps_the_intent_whatever_the_classifier_says():
     bot.turn("s", "my flight was cancelled")
     r = bot.turn("s", "the seat booking is NJV4BP")  # the stub calls this booking_change_refund
     assert r.intent == "delay_cancellation" and r.slots.booking_ref == "NJV4BP"
+    bot.turn("u", "my flight was cancelled")
+    r = bot.turn("u", "my seat booking code is november juliet victor four bravo papa")  # 12 words, the code is one
+    assert r.intent == "delay_cancellation" and r.slots.booking_ref == "NJV4BP"
     bot.turn("t", "my flight was cancelled")
     r = bot.turn("t", "also I would like to choose a seat on the new flight, my ref is NJV4BP")
     assert r.intent == "booking_change_refund" and r.article_id == "seat-selection"  # a new question

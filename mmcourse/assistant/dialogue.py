@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mmcourse.assistant.knowledge import Article, KnowledgeBase
-from mmcourse.assistant.slots import Slots, extract
+from mmcourse.assistant.slots import Slots, extract, normalise_spoken
 from mmcourse.data.intents import INTENTS
 
 HUMAN = re.compile(r"\b(?:speak|talk|chat|connect|transfer|put)\b[^.?!]{0,20}\b(?:human|person|agent|"
@@ -127,9 +127,10 @@ class Assistant:
         intent, conf = self.classify(text)
         if intent not in INTENTS:
             raise ValueError(f"classify returned {intent!r}, not one of {INTENTS}")
-        # a turn that answers the slot question ("it's NJV4BP") keeps the session's intent
-        slot_only = s.pending in filled and s.intent is not None and (intent in ("other", s.intent)
-                                                                      or len(text.split()) <= 6)
+        # a turn that answers the slot question ("it's NJV4BP", "zero zero one six ...") keeps the session's
+        # intent; a spelled-out code counts as one word
+        slot_only = s.pending in filled and s.intent is not None and (
+            intent in ("other", s.intent) or len(normalise_spoken(text).split()) <= 6)
         if slot_only:
             intent = s.intent
         anger = None if self.is_angry is None else float(self.is_angry(text))
