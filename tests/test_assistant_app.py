@@ -179,10 +179,11 @@ def test_components_report_their_numbers():
     # measured (12,000 training images, 3 epochs, outlier exposure 0.5 on MNIST training digits and half of the
     # emoji), seeds 0 / 1 / 2 with a fresh cache: items 0.863 / 0.856 / 0.866, accepted 0.948 / 0.955 / 0.953,
     # held-out MNIST digits rejected 0.999 / 0.998 / 0.995, held-out emoji 0.995 / 0.989 / 0.966 (without outlier
-    # exposure: MNIST 0.97-0.99, emoji 0.35-0.48). Anger on the airline tweets: precision 0.73, recall 0.69.
+    # exposure: MNIST 0.97-0.99, emoji 0.35-0.48). Anger (fast mode: TF-IDF) on the 12,790 airline test tweets:
+    # precision 0.729, recall 0.692 (full mode's fine-tuned MiniLM: 0.794 / 0.891).
     assert i["item_accuracy"] >= 0.84 and abs(i["item_accepted"] - 0.95) <= 0.02
     assert i["ood_rejected_mnist"] >= 0.98 and i["ood_rejected_emoji"] >= 0.90  # the issue's 0.90
-    assert a["anger_precision"] >= 0.68 and a["anger_recall"] >= 0.64 and a["anger_test_tweets"] == 14188
+    assert a["anger_precision"] >= 0.68 and a["anger_recall"] >= 0.64 and a["anger_test_tweets"] == 12790
     if has_digits():  # seen speakers: chapter 11's ~0.9 exact; espeak-ng's voice is out of its domain
         assert v["digits_exact_fsdd"] >= 0.8 and v["digits_exact_fsdd"] > v["digits_exact_espeak"]
 

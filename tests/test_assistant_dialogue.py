@@ -83,6 +83,11 @@ def test_anger_and_requests_escalate_with_an_apology():
     r = bot.turn("a", "your agent was rude!!!")
     assert r.escalated and r.reason == "anger" and r.anger == pytest.approx(0.95)
     assert r.text.startswith(APOLOGY) and OFFER in r.text and r.article_id == "staff-conduct"
+    assert r.action == "answer" and bot.turn("a", "thanks a lot!!!").reason == "anger"  # answered, not thanked
+    r = bot.turn("b", "my suitcase is lost!!!")  # angry, and the slot is still asked for, once
+    assert r.escalated and r.action == "ask_slot" and "bag tag" in r.text and r.text.count(OFFER) == 1
+    r = bot.turn("b", "0016123456")
+    assert r.slots.bag_tag == "0016123456" and r.intent == "baggage" and not r.escalated
     r = bot.turn("c", "your agent was rude")
     assert r.action == "answer" and r.anger == pytest.approx(0.05)  # calm: answered
     r = bot.turn("c", "let me speak to a human")

@@ -5,7 +5,8 @@ it the same way, and a better model (chapter 08's fine-tuned MobileNetV2, a chap
 model) replaces it without touching the app:
 
 ==============================  ==================================================================
-``anger.AngerModel``            ``model(text) -> P(negative)``, the dialogue's ``is_angry`` hook
+``anger.MiniLMAnger``          ``model(text) -> P(negative)``, the dialogue's ``is_angry`` hook
+``anger.AngerModel``           the same, TF-IDF (fast mode)
 ``items.ItemRecognizer``        ``recognize(image [1, 28, 28]) -> Item`` (a catalogue item or a reject)
 ``voice.Listener``              ``transcribe(wave, sample_rate, kind) -> Heard`` (digits or words)
 ``voice.speak``                 reply text -> WAV bytes (espeak-ng)

@@ -9,9 +9,11 @@ in tests:
 * ``is_angry(text) -> probability`` (optional): the escalation model, injected later (chapter 13
   uses a sentiment model); at ``anger_threshold`` or above, the turn is escalated.
 
-The policy, in order: a request for a human, or anger, escalates (an apology and an offer of a
-human); thanks gets the thanks reply; otherwise the best article answers, unless retrieval is unsure
-(then the assistant says so and offers a human; twice in a row escalates). A missing booking
+The policy, in order: a request for a human escalates (a hand-over is offered); thanks gets the thanks
+reply; otherwise the best article answers, unless retrieval is unsure (then the assistant says so and
+offers a human; twice in a row escalates). Anger (``is_angry`` at the threshold or above) escalates too,
+without losing the answer: the reply opens with an apology, keeps the article (and the slot question), and
+offers a human; a sarcastic "thanks" from an angry customer is answered, not thanked. A missing booking
 reference or bag tag is asked for once per session; a turn that only gives it is acknowledged and
 keeps the session's intent. State is bounded: at most ``max_sessions`` sessions (least recently used
 dropped first) and ``max_turns`` turns kept per session.
@@ -38,14 +40,15 @@ SLOT_NAMES = {"booking_ref": "booking reference", "bag_tag": "bag tag number"}
 APOLOGY = "I'm sorry about this, and I understand your frustration."
 OFFER = "Would you like me to connect you with a human agent?"
 UNSURE = "I'm not sure I understood your question."
-OPENING = {"anger": APOLOGY, "request": "Of course.", "unsure": "I'm still not sure I can help with this."}
+OPENING = {"request": "Of course.", "unsure": "I'm still not sure I can help with this."}
 
 
 @dataclass(frozen=True)
 class Reply:
     """What the assistant answers to one turn. ``action``: ``answer``, ``ask_slot``, ``thanks``,
-    ``unsure`` or ``escalate`` (``reason``: ``anger``, ``request`` or ``unsure``); ``anger``: the
-    escalation model's probability (None without one)."""
+    ``unsure`` or ``escalate`` (a hand-over; ``reason``: ``request`` or ``unsure``); ``reason="anger"``:
+    any of the first four, answered with an apology and a human offered; ``anger``: the escalation
+    model's probability (None without one)."""
 
     text: str
     action: str
@@ -58,7 +61,8 @@ class Reply:
 
     @property
     def escalated(self) -> bool:
-        return self.action == "escalate"
+        """A human was offered: a hand-over (``action == "escalate"``), or an answer to an angry customer."""
+        return self.action == "escalate" or self.reason == "anger"
 
 
 @dataclass
@@ -134,16 +138,20 @@ class Assistant:
         if slot_only:
             intent = s.intent
         anger = None if self.is_angry is None else float(self.is_angry(text))
-        if anger is not None and anger >= self.anger_threshold:
-            reply = self._escalate(s, text, intent, conf, anger, "anger")
-        elif HUMAN.search(text):
+        if HUMAN.search(text):
             reply = self._escalate(s, text, intent, conf, anger, "request")
-        elif intent == "thanks_praise":
+        elif intent == "thanks_praise" and not (anger is not None and anger >= self.anger_threshold):
             thanks = next((a for a in self.kb.articles if a.intent == "thanks_praise"), None)
             reply = self._reply(s, "You're welcome! " + (thanks.text if thanks else "Thank you for writing to us."),
                                 "thanks", intent, conf, thanks.id if thanks else None, anger)
         else:
             reply = self._answer(s, text, intent, conf, anger, filled if slot_only else [])
+        if anger is not None and anger >= self.anger_threshold and reply.action != "escalate":
+            # an angry customer still gets the answer (and the slot question), with an apology and a human offered
+            s.escalated = True
+            body = reply.text if OFFER in reply.text else f"{reply.text} {OFFER}"
+            reply = Reply(f"{APOLOGY} {body}", reply.action, reply.intent, reply.confidence, reply.slots,
+                          reply.article_id, anger, "anger")
         s.intent = reply.intent
         s.turns.append(("assistant", reply.text))
         return reply
