@@ -229,11 +229,12 @@ def picture_png(spec: str) -> bytes:
 
 @functools.cache
 def speech_wav(text: str) -> bytes:
-    """``text`` said by espeak-ng, 16 kHz WAV bytes."""
+    """``text`` said by espeak-ng (the assistant's test voice), 16 kHz WAV bytes."""
+    from mmcourse.assistant.voice import TEST_VOICE
     from mmcourse.audio import to_wav_bytes
     from mmcourse.speech.baseline import espeak
 
-    return to_wav_bytes(espeak(text, sample_rate=16000), 16000)
+    return to_wav_bytes(espeak(text, voice=TEST_VOICE, sample_rate=16000), 16000)
 
 
 @functools.cache

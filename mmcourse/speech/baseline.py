@@ -26,19 +26,26 @@ def normalise_words(text: str) -> str:
 
 class PocketSphinx:
     """``PocketSphinx(grammar=False)``: the default trigram LM over ~130k words;
-    ``grammar=True``: a JSGF grammar allowing only strings of the ten digit words (and "oh").
+    ``grammar=True``: a JSGF grammar allowing only strings of the ten digit words (and "oh");
+    ``lm=path``: an ARPA language model of one's own (e.g. :mod:`mmcourse.speech.arpa`'s).
     ``transcribe(wave, sample_rate)`` -> space-separated words (audio resampled to 16 kHz)."""
 
-    def __init__(self, grammar: bool = False):
+    def __init__(self, grammar: bool = False, lm: str | os.PathLike | None = None):
         try:
             from pocketsphinx import Decoder
         except ImportError as err:  # pragma: no cover - the dev extra installs it
             raise ImportError("pocketsphinx is not installed: pip install 'pocketsphinx>=5'") from err
+        if grammar and lm is not None:
+            raise ValueError("give either grammar=True or lm=, not both")
         self.grammar = grammar
         if grammar:
             self.decoder = Decoder(lm=None, loglevel="FATAL")
             self.decoder.add_jsgf_string("digits", DIGIT_GRAMMAR)
             self.decoder.activate_search("digits")
+        elif lm is not None:
+            if not os.path.isfile(lm):
+                raise FileNotFoundError(f"language model {lm} not found: write one with mmcourse.speech.arpa")
+            self.decoder = Decoder(lm=os.fspath(lm), loglevel="FATAL")
         else:
             self.decoder = Decoder(loglevel="FATAL")
 
