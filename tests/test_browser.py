@@ -63,7 +63,7 @@ CASES = [
     WidgetCase("01_multimodal_data", "n_fft"),  # the spectrogram explorer
     WidgetCase("03_convolutions", "kernel"),  # a convolution's output map
     WidgetCase("07_multimodal_learning", "query"),  # the retrieval widget (cached embeddings)
-    WidgetCase("08_fine_tuning", "lr", required=False, slow=True),  # fine-tuning curves (fast mode trains its small sweep first)
+    WidgetCase("08_fine_tuning", "lr", slow=True),  # fine-tuning curves (fast mode trains its small sweep first)
     WidgetCase("11_project_speech_recognition", "utterance", slow=True,  # trains the recogniser first
                upload_shows="your recording"),
     # Panels over trained models: their training cells take minutes in CI, so opt-in.

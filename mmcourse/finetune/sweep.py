@@ -226,7 +226,7 @@ def settings() -> dict:
         fast={"size": 32, "labels": [100, 300], "sweep_labels": 100, "sweep_lrs": [1e-3, 1e-1], "seeds": [0],
               "batch": 32, "val": 100, "test": 500,
               "epochs": {"scratch": {100: 30, 300: 15}, "probe": {100: 30, 300: 20}, "partial": {100: 15, 300: 10},
-                         "full": {100: 12, 300: 6}, "lora": {100: 12, 300: 6}},
+                         "full": {100: 12, 300: 6}, "lora": {100: 20, 300: 6}},
               "sweep_epochs": 6},
         full={"size": 64, "labels": [100, 1000, 10000], "sweep_labels": 1000, "sweep_lrs": [3e-4, 3e-3, 3e-2],
               "seeds": [0, 1, 2], "batch": 64, "val": 500, "test": 2000,

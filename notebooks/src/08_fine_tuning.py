@@ -153,7 +153,7 @@ fig.tight_layout()
 # last column says how much faster their epoch is than one that recomputed the frozen part.
 
 # %%
-MEASURE_LABELS = pick(fast=100, full=1000)
+MEASURE_LABELS = pick(fast=300, full=1000)  # fast mode: the largest count, so the timings are not all noise
 cost = {s: sweep.measure(s, labels=MEASURE_LABELS, size=IMG["size"]) for s in fi.STRATEGIES}
 print(f"{MEASURE_LABELS:,d} labels, {IMG['size']} px, {cost['full']['threads']} thread")
 print(f"{'strategy':28s} {'trainable':>10s} {'s / epoch':>10s} {'peak RSS':>9s} {'training':>9s}  cache speed-up")
@@ -165,8 +165,10 @@ for s in fi.STRATEGIES:
 
 # %% [markdown]
 # **Reading it.** The two cached strategies are the cheap ones per epoch: the frozen part runs once, and
-# the table's last column is what that saves. LoRA trains a 45th of the weights, yet on a CPU its
-# epoch costs more than half of full fine-tuning's, and its training memory is about the same: the
+# the table's last column is what that saves (at fast mode's 32 px the frozen blocks are cheap, so it saves less).
+# LoRA trains a 45th of the weights, yet on a CPU its
+# epoch costs more than half of full fine-tuning's, and in the full run its training memory is about the same
+# (fast mode measures in this process, which reuses memory it already holds: its memory column means little): the
 # forward and backward passes still run through the whole network, and the activations, not the
 # weights' gradients, fill the memory. What LoRA saves is what is *stored*: the optimiser state, and per
 # task a file of 50 k numbers instead of 2.2 M (a GPU with many tasks to serve gains the most).
@@ -252,8 +254,9 @@ print(f"full fine-tuning, {mid:,d} labels: test {acc['full', mid]:.3f}")
 #
 # Fine-tuning a transformer is the expensive step of this section on a CPU: a forward and backward pass
 # costs about 6 FLOP per weight of the transformer layers and per token, about 2 GFLOP for a tweet (printed
-# below). So the training set is a fixed sample of the training split, the same for every strategy, and so
-# is the test sample. Each experiment is a function of its configuration
+# below). So the training set is a fixed sample of the training split (4,000 tweets; fast mode 64), the same
+# for every strategy; the test set is the whole test split (6,895 tweets; fast mode a sample of 160), so that
+# a difference of a point between two strategies is not lost in the noise of a small test set. Each experiment is a function of its configuration
 # whose small result (test probabilities, seconds, parameter counts) is cached on disk under that
 # configuration: a second run of this notebook reads it back.
 
@@ -264,7 +267,7 @@ NAMES = {"tfidf": "TF-IDF + LR", "frozen": "frozen MiniLM + LR", "full": "full f
          "lora_all": "LoRA r=8, all layers"}
 text_test = st.tweet_split("test", TXT.n_test)  # (texts, labels, keys)
 y_text = text_test[1]
-print(f"training tweets {TXT.n_train:,} | validation {TXT.n_val:,} | test {TXT.n_test:,} | "
+print(f"training tweets {TXT.n_train:,} | validation {TXT.n_val:,} | test {len(y_text):,} | "
       f"max {TXT.max_length} word pieces | {TXT.epochs} epoch(s) of fine-tuning")
 minilm = text_encoder()
 n_layers = sum(p.numel() for p in minilm.model.encoder.parameters())  # the 6 transformer layers
@@ -307,13 +310,16 @@ if len(TXT_SEEDS) > 1:
                                              for strat in ("full", "lora", "lora_all")})
 
 # %% [markdown]
-# The table gives the mean over the fine-tuning seeds (recall: seed 0). In the full run (2,000 training
+# The table gives the mean over the fine-tuning seeds (recall: seed 0). In the full run (4,000 training
 # tweets) every MiniLM strategy beats TF-IDF, the best by more than 3 points of macro-F1 (the checks below),
-# and both fine-tunings beat the frozen probe: the pretrained features help, and adapting them helps more.
-# LoRA trains 0.3 % of the weights, and an epoch of it costs less than one of full fine-tuning. Is it as good?
-# Its mean difference from full fine-tuning is smaller than the seed-to-seed spread of that difference: three
-# seeds cannot tell the two apart. Fast mode (64 training tweets, one epoch) is too short for fine-tuning
-# to beat the frozen probe. The bars below show the same macro-F1, with each strategy's share of trainable
+# and every fine-tuning beats the frozen probe: the pretrained features help, and adapting them helps more.
+# LoRA trains 0.3 % (query and value) or 1.5 % (all layers) of the weights, and an epoch of it costs less
+# than one of full fine-tuning. Is it as good? In the full run both placements end a little behind full
+# fine-tuning, by less than 1.5 points of macro-F1 in the mean over three seeds. LoRA on all layers, the
+# placement with the lower validation loss, is behind at every seed; for query/value LoRA the mean difference
+# is smaller than its seed-to-seed spread, so three seeds cannot tell it from full fine-tuning. Either way,
+# LoRA gives up about a point for a 70th (all layers) or a 300th (query/value) of the trainable weights.
+# Fast mode (64 training tweets, one epoch) is too short for fine-tuning to beat the frozen probe. The bars below show the same macro-F1, with each strategy's share of trainable
 # parameters; the confusion matrix is the best strategy's (seed 0), each row normalised to the true class.
 
 # %%
@@ -463,7 +469,8 @@ print(f"{'linear probe':>20s} {probe_ref:>14.3f} {1.0:>14.2f}")
 # %% [markdown]
 # **Reading it.** With the backbone at the head's rate, the largest rate ruins the run: it ends below the
 # linear probe, which never touched the backbone, and its backbone keeps the least of what ImageNet taught
-# it. That is **catastrophic forgetting**: a large step size overwrites the pretrained features faster than
+# it (in the full run no more than the middle rate's, which already forgot every photo; only the smallest
+# rate keeps some). That is **catastrophic forgetting**: a large step size overwrites the pretrained features faster than
 # the new task can use them, and the small labelled set cannot rebuild them. Hence the book's advice, and
 # the recipe of the grid above: a small rate, and a smaller one still for the backbone than for the new
 # head.
@@ -558,8 +565,8 @@ for what, which, values in rows:
 # | --- | --- | --- |
 # | about 10 labels per class, or little compute | **linear probe** on cached features (text: frozen MiniLM + logistic regression) | within 5 points of full fine-tuning at the smallest size, far above training from scratch; 0.6 % of the weights; an epoch costs almost nothing once the features are cached. On tweets the frozen encoder already beats TF-IDF (full run) |
 # | hundreds to thousands of labels and an hour of CPU | **full fine-tuning**, the backbone at a smaller rate than the head, augmented inputs | the best image strategy at 1,000 and at 10,000 labels (full run); on tweets fine-tuning beats the frozen encoder (full run) |
-# | many labels, little compute | **partial fine-tuning** on a cached prefix | at 10,000 labels within 2 points of full fine-tuning, at less than half its time per epoch (full run) |
-# | many tasks on one backbone; little room for optimiser state or checkpoints | **LoRA** | 2.2 % (MobileNetV2) or 0.3 % (MiniLM) of the weights train; on tweets as good as full fine-tuning within the seed spread (full run); on images 1,000 labels leave it behind full fine-tuning, and it needs its own learning rate (1e-2 diverged at 10,000 labels). On a CPU it is not much faster |
+# | many labels, little compute | **partial fine-tuning** on a cached prefix | at 10,000 labels more than 2 points above the linear probe, at less than half the epoch time of full fine-tuning, which is still more than 2 points better (full run) |
+# | many tasks on one backbone; little room for optimiser state or checkpoints | **LoRA** | 2.2 % (MobileNetV2) or 0.3-1.5 % (MiniLM) of the weights train; on tweets within 1.5 points of full fine-tuning, about a point behind, in the mean over three seeds (full run); on images 1,000 labels leave it behind full fine-tuning, and it needs its own learning rate (1e-2 diverged at 10,000 labels). On a CPU it is not much faster |
 # | a new speaker (a new user) | **adapt** the trained model with a few of his recordings | 5 recordings per digit win back more than half of what the new voice cost; adapting more than the head adapts better but forgets more of the old voices (full run) |
 # | never | a large learning rate on the whole pretrained network | it forgets ImageNet and ends below the linear probe |
 #
@@ -573,10 +580,11 @@ for what, which, values in rows:
 # fine-tuning's lead over it grows with the labels; the cached strategies have the cheapest epochs, and
 # caching their frozen part pays; LoRA trains under 3 % of the weights (a 45th of them) but saves less than
 # half of an epoch's time and of its memory; the best validation epoch comes before the end of some budgets;
-# the largest learning rate forgets the most ImageNet, is not the best and ends below the probe; in the full
+# the largest learning rate forgets the most ImageNet (ties allowed), is not the best and ends below the probe; in the full
 # run, augmentation helps scratch, full and LoRA at 100 labels, scratch the most; LoRA's rate of 1e-2 made its training loss jump and its 10,000-label run end below its 1,000-label
 # one, full fine-tuning is the best at 1,000 and 10,000 labels, LoRA is behind it on images, and partial
-# fine-tuning at 10,000 labels is within 2 points of it at less than half its epoch time. The targets: best pretrained
+# fine-tuning at 10,000 labels is more than 2 points above the probe and below full fine-tuning, at less than half
+# full fine-tuning's epoch time. The targets: best pretrained
 # strategy − from scratch at 1,000 labels ≥ +5 points (margin against the spread of seeds 0, 1, 2, each
 # seed's difference of the two); best strategy at 10,000 labels ≥ 0.92 (margin against the spread of full
 # fine-tuning's seeds 0, 1, 2 there); LoRA within 1.5 points of full fine-tuning, carried by text (section 2;
@@ -600,20 +608,25 @@ minus_full = {strat: [100 * (txt_scores[strat][seed]["f1"] - txt_scores["full"][
 lora_minus_full = minus_full["lora"]
 # the LoRA placement that carries the target: the one with the lower validation loss (seed 0), never the test set
 lora_txt = min(minus_full, key=lambda strat: st.best_val_loss(strat, replace(txt_cfg[strat], seed=0)))
-lora_share = txt_runs["lora"][0]["trainable"] / txt_runs["lora"][0]["total"]
-assert 0.002 < lora_share < 0.004  # "about 0.3 % of the parameters"
+share = {strat: txt_runs[strat][0]["trainable"] / txt_runs[strat][0]["total"] for strat in ("lora", "lora_all")}
+assert 0.002 < share["lora"] < 0.004 and 0.014 < share["lora_all"] < 0.016  # "0.3 % ... or 1.5 %"
+fewer = {strat: txt_runs["full"][0]["trainable"] / txt_runs[strat][0]["trainable"] for strat in share}
+assert 250 < fewer["lora"] < 350 and 60 < fewer["lora_all"] < 80  # "a 300th ... a 70th of the trainable weights"
 assert txt_runs["lora"][0]["trainable"] == 6 * 2 * 8 * (384 + 384) + 3 * 385  # adapters + head
 assert txt_runs["full"][0]["trainable"] == txt_runs["full"][0]["total"] and 22.6e6 < txt_runs["full"][0]["total"] < 22.8e6  # 22.7 M
 assert 1.0 < gflop_per_tweet < 3.0  # "about 2 GFLOP"
-per_epoch = {strat: txt_runs[strat][0]["train_seconds"] / len(txt_runs[strat][0]["val_loss"]) for strat in ("full", "lora")}
-assert per_epoch["lora"] < per_epoch["full"]  # "a LoRA step costs less"
+per_epoch = {strat: txt_runs[strat][0]["train_seconds"] / len(txt_runs[strat][0]["val_loss"])
+             for strat in ("full", "lora", "lora_all")}
+assert max(per_epoch["lora"], per_epoch["lora_all"]) < per_epoch["full"]  # "an epoch of it costs less"
 assert border  # neutral/negative confusions exist (the sarcasm count is printed)
 rec.record("sentiment_best_minilm_minus_tfidf_f1_points", float(np.mean(gain_best)),
            target=pick(fast=5.0, full=3.0), spread=seed_spread(gain_best))
 if not is_fast():  # full-mode claims (fast mode's single epoch on 64 tweets is too short for fine-tuning)
     assert min(txt_f1[strat] for strat in ("frozen", "full", "lora")) > txt_f1["tfidf"]  # every MiniLM strategy
-    assert min(txt_f1["full"], txt_f1["lora"]) > txt_f1["frozen"]  # fine-tuning beats the frozen probe
-    assert abs(np.mean(lora_minus_full)) < seed_spread(lora_minus_full)  # three seeds cannot tell LoRA from full
+    assert min(txt_f1[strat] for strat in ("full", "lora", "lora_all")) > txt_f1["frozen"]  # every fine-tuning
+    assert all(0 < -np.mean(v) < 1.5 for v in minus_full.values())  # both a little behind, by < 1.5 in the mean
+    assert lora_txt == "lora_all" and max(minus_full["lora_all"]) < 0  # the chosen one: behind at every seed
+    assert abs(np.mean(lora_minus_full)) < seed_spread(lora_minus_full)  # three seeds cannot tell q/v LoRA from full
     assert min(txt_runs[strat][0]["seconds"] for strat in ("full", "lora")) > txt_runs["frozen"][0]["seconds"]  # the expensive step
 # LoRA vs full on text: the issue's "within 1.5 points" target is carried by the LoRA placement chosen on
 # validation (query/value or every layer); both are recorded, each as a mean over seeds with its spread.
@@ -622,7 +635,7 @@ rec.record("sentiment_lora_all_minus_full_f1_points", float(np.mean(minus_full["
            spread=seed_spread(minus_full["lora_all"]))
 rec.record("sentiment_full_minus_chosen_lora_f1_points", -float(np.mean(minus_full[lora_txt])),
            target=pick(fast=None, full=1.5), higher_is_better=False, spread=seed_spread(minus_full[lora_txt]))
-rec.record("sentiment_lora_trainable_share", lora_share, target=0.03, higher_is_better=False)
+rec.record("sentiment_lora_trainable_share", share[lora_txt], target=0.03, higher_is_better=False)  # the chosen one
 rec.record("sentiment_tfidf_test_macro_f1", txt_f1["tfidf"])
 rec.record("sentiment_best_minilm_test_macro_f1", txt_f1[best_txt], spread=seed_spread(
     [v["f1"] for v in txt_scores[best_txt].values()]))
@@ -671,7 +684,7 @@ lead = [acc["full", n] - acc["probe", n] for n in COUNTS]
 assert all(a < b for a, b in zip(lead, lead[1:])) and lead[0] < 0.05  # the probe is close at 100; full pulls away
 assert is_fast() or best_mid == "full"  # the full run: full fine-tuning is the best at 1,000 labels
 assert cost["lora"]["seconds_per_epoch"] > 0.5 * cost["full"]["seconds_per_epoch"]  # LoRA: not much faster on a CPU
-assert cost["lora"]["training_rss_mb"] > 0.5 * cost["full"]["training_rss_mb"]  # nor much lighter
+assert is_fast() or cost["lora"]["training_rss_mb"] > 0.5 * cost["full"]["training_rss_mb"]  # nor much lighter (full run)
 assert 40 < cost["full"]["trainable"] / cost["lora"]["trainable"] < 50  # "a fiftieth of the weights" (45 x)
 assert max(cost[s]["seconds_per_epoch"] for s in ("probe", "partial")) < min(
     cost[s]["seconds_per_epoch"] for s in ("scratch", "full", "lora"))  # the cached strategies are the cheap ones
@@ -680,14 +693,16 @@ assert is_fast() or (lora_jump > 0.5 and acc["lora", COUNTS[-1]] < acc["lora", m
 aug_gain = {k: a - b for k, (a, b) in aug.items()}
 assert is_fast() or (min(aug_gain.values()) > 0 and max(aug_gain, key=aug_gain.get) == "scratch")  # augmentation
 assert is_fast() or best_top == "full"  # the summary: full fine-tuning is the best at 10,000 labels too
-assert is_fast() or (abs(acc["full", top] - acc["partial", top]) < 0.02
+assert is_fast() or (acc["full", top] - 0.02 > acc["partial", top] > acc["probe", top] + 0.02
                      and cost["partial"]["seconds_per_epoch"] < 0.5 * cost["full"]["seconds_per_epoch"])  # partial
 assert is_fast() or lora_gap > 0  # images: LoRA behind full fine-tuning at 1,000 labels
 assert grid["lora", mid]["trainable_pct"] < 3 and grid["probe", mid]["trainable_pct"] < 1
 assert cost["probe"]["seconds_per_epoch"] < cost["partial"]["seconds_per_epoch"] < cost["full"]["seconds_per_epoch"]
-assert min(cost[s]["cache_speedup"] for s in ("probe", "partial")) > 1.5  # caching the frozen part pays
+assert min(cost[s]["cache_speedup"] for s in ("probe", "partial")) > pick(fast=1.2, full=1.5)  # caching pays (less at 32 px)
 big_lr, small_lr = max(lr_runs), min(lr_runs)
-assert lr_runs[big_lr]["imagenet_kept"] < lr_runs[small_lr]["imagenet_kept"]  # the large rate forgets ImageNet
+kept = [r["imagenet_kept"] for r in lr_runs.values()]
+assert lr_runs[big_lr]["imagenet_kept"] == min(kept) < lr_runs[small_lr]["imagenet_kept"]  # the large rate forgets ImageNet
+assert is_fast() or (sorted(kept)[1] == 0 < lr_runs[small_lr]["imagenet_kept"])  # full run: the middle rate forgot all too
 assert lr_runs[big_lr]["test_acc"] < max(r["test_acc"] for r in lr_runs.values())  # and is not the best here
 assert lr_runs[big_lr]["test_acc"] < probe_ref  # ... it ends below the linear probe
 
