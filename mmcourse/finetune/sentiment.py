@@ -65,7 +65,7 @@ class SentimentConfig:
     seed: int = 0
 
 
-FULL = SentimentConfig()  # the chapter's full mode: about 4 minutes per full fine-tuning on one CPU thread
+FULL = SentimentConfig()  # the chapter's full mode: about 7 minutes per full fine-tuning on one CPU thread
 FAST = SentimentConfig(n_train=64, n_val=32, n_test=160, max_length=32, epochs=1, lr=3e-3)  # fast mode: seconds
 # The learning rates tried for each fine-tuning strategy (seed 0); :func:`select` keeps the one with the
 # lowest validation loss. Full: the pretrained body at 5e-5 (the usual BERT rate) or 1e-4, head at 1e-3;
