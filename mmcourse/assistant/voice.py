@@ -29,8 +29,8 @@ KINDS = ("digits", "words")
 QUESTIONS = ("where is my bag", "my flight was cancelled", "I want a refund for my ticket",
              "can I change my booking")  # espeak-ng test phrases for pocketsphinx (evaluate)
 # The espeak-ng voice of the spoken test questions. pocketsphinx's acoustic model hears the default en-us
-# voice poorly (word error rate 0.84 on 8 help-desk phrases even with the domain LM, 0.94 without), the f3
-# variant far better (0.27 with the domain LM, 0.66 without); chosen among 4 variants on those phrases.
+# voice poorly (word error rate 0.84 on 8 help-desk phrases even with a domain LM, 0.94 without), the f3
+# variant far better (0.27 with a domain LM, 0.66 without); chosen among 4 variants on those phrases.
 TEST_VOICE = "en-us+f3"
 # The corpus's known replacements ("Cancelled Flightled" for "cancelled", ...), undone for the language model
 _CORPUS_FIXES = ((r"reflight booking problems", "rebooking"), (r"flight booking problems", "booking"),
@@ -86,17 +86,18 @@ def lm_words(text: str) -> list[str]:
 
 def domain_lm() -> Path:
     """The help desk's trigram language model for pocketsphinx (an ARPA file, written once and cached):
-    the knowledge base's articles, the intent descriptions and the airline tweets of the corpus's train
-    split (about 10,000 sentences), restricted to the words of pocketsphinx's dictionary."""
+    the knowledge base's articles and the airline tweets of the corpus's train split (about 10,000
+    sentences), restricted to the words of pocketsphinx's dictionary. Not the intent descriptions, nor any
+    test phrase; two of :data:`QUESTIONS` ("where is my bag", "my flight was cancelled") do occur word for
+    word in the tweets, as common phrases do."""
     from pocketsphinx import Decoder
 
-    from mmcourse.assistant.intents import DESCRIPTIONS
     from mmcourse.assistant.knowledge import load_articles
     from mmcourse.data.intents import airline_tweets
     from mmcourse.data.posts import split_of
     from mmcourse.speech.arpa import WordNGram
 
-    texts = [f"{a.title}. {a.text}" for a in load_articles()] + [p for v in DESCRIPTIONS.values() for p in v]
+    texts = [f"{a.title}. {a.text}" for a in load_articles()]
     sentences = [s for t in texts for s in re.split(r"[.?!]", t)]
     sentences += [t for t, k in airline_tweets() if split_of(k) == "train"]
     digest = hashlib.sha256(json.dumps(sentences).encode()).hexdigest()[:12]
