@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     import uvicorn
 
-    print(f"the assistant: http://{a.host}:{a.port}/ (loading the models takes about 30 s; the first run also trains two small ones)")
+    print(f"the assistant: http://{a.host}:{a.port}/ (loading the models takes about 30 s; the first run also trains the item and mood models, about 11 min on one thread)")
     uvicorn.run(create_app(), host=a.host, port=a.port, log_level="warning")
 
 
