@@ -63,10 +63,11 @@ def _check_recall(recall: float) -> None:
         raise ValueError(f"recall is the share of negative calibration tweets to flag, in [0.5, 1), got {recall}")
 
 
-def _scores(flagged: np.ndarray, negative: np.ndarray, prefix: str = "anger") -> dict[str, float]:
+def _scores(flagged: np.ndarray, negative: np.ndarray) -> dict[str, float]:
+    """Precision and recall of the flagged tweets as "negative"."""
     tp = float((flagged & negative).sum())
-    return {f"{prefix}_precision": tp / max(int(flagged.sum()), 1), f"{prefix}_recall": tp / max(int(negative.sum()), 1),
-            f"{prefix}_test_tweets": float(len(negative)), f"{prefix}_test_negative_share": float(negative.mean())}
+    return {"anger_precision": tp / max(int(flagged.sum()), 1), "anger_recall": tp / max(int(negative.sum()), 1),
+            "anger_test_tweets": float(len(negative)), "anger_test_negative_share": float(negative.mean())}
 
 
 def _no_words(texts: list[str], p: np.ndarray) -> np.ndarray:
@@ -128,7 +129,7 @@ class MiniLMAnger:
         self.tokenizer, self.model = st.build("full", self.cfg)
         self.model.load_state_dict(load_or_compute(self._path("weights"), self._train))
         self.model.eval()
-        texts, negative = _negative("airline_calibrate")
+        negative = _negative("airline_calibrate")[1]
         self.threshold = float(np.quantile(self._cached_proba("airline_calibrate")[negative], 1.0 - recall))
 
     def _path(self, what: str):

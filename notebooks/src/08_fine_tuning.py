@@ -256,9 +256,9 @@ print(f"full fine-tuning, {mid:,d} labels: test {acc['full', mid]:.3f}")
 # costs about 6 FLOP per weight of the transformer layers and per token, about 2 GFLOP for a tweet (printed
 # below). So the training set is a fixed sample of the training split (4,000 tweets; fast mode 64), the same
 # for every strategy; the test set is the whole test split (6,895 tweets; fast mode a sample of 160), so that
-# a difference of a point between two strategies is not lost in the noise of a small test set. Each experiment is a function of its configuration
-# whose small result (test probabilities, seconds, parameter counts) is cached on disk under that
-# configuration: a second run of this notebook reads it back.
+# a difference of a point between two strategies is not lost in the noise of a small test set. Each
+# experiment is a function of its configuration whose small result (test probabilities, seconds, parameter
+# counts) is cached on disk under that configuration: a second run of this notebook reads it back.
 
 # %%
 TXT = pick(fast=st.FAST, full=st.FULL)
@@ -319,7 +319,8 @@ if len(TXT_SEEDS) > 1:
 # placement with the lower validation loss, is behind at every seed; for query/value LoRA the mean difference
 # is smaller than its seed-to-seed spread, so three seeds cannot tell it from full fine-tuning. Either way,
 # LoRA gives up about a point for a 70th (all layers) or a 300th (query/value) of the trainable weights.
-# Fast mode (64 training tweets, one epoch) is too short for fine-tuning to beat the frozen probe. The bars below show the same macro-F1, with each strategy's share of trainable
+# Fast mode (64 training tweets, one epoch) is too short for fine-tuning to beat the frozen probe. The bars
+# below show the same macro-F1, with each strategy's share of trainable
 # parameters; the confusion matrix is the best strategy's (seed 0), each row normalised to the true class.
 
 # %%
@@ -470,8 +471,8 @@ print(f"{'linear probe':>20s} {probe_ref:>14.3f} {1.0:>14.2f}")
 # **Reading it.** With the backbone at the head's rate, the largest rate ruins the run: it ends below the
 # linear probe, which never touched the backbone, and its backbone keeps the least of what ImageNet taught
 # it (in the full run no more than the middle rate's, which already forgot every photo; only the smallest
-# rate keeps some). That is **catastrophic forgetting**: a large step size overwrites the pretrained features faster than
-# the new task can use them, and the small labelled set cannot rebuild them. Hence the book's advice, and
+# rate keeps some). That is **catastrophic forgetting**: a large step size overwrites the pretrained features
+# faster than the new task can use them, and the small labelled set cannot rebuild them. Hence the book's advice, and
 # the recipe of the grid above: a small rate, and a smaller one still for the backbone than for the new
 # head.
 
@@ -663,11 +664,6 @@ gain_mid = 100 * (acc[best_mid, mid] - acc["scratch", mid])
 lora_gap = 100 * (acc["full", mid] - lora_mid[lora_lr]["test_acc"])  # LoRA at its rate chosen on validation
 
 
-def spread(values) -> float | None:
-    """max - min over >= 3 seeds (full mode), else None."""
-    return float(max(values) - min(values)) if len(values) >= 3 else None
-
-
 assert len(IMG["seeds"]) == 1 or best_mid in by_seed  # full mode: the seeds were rerun for the strategy that wins
 gain_by_seed = [100 * (a - b) for a, b in zip(by_seed.get(best_mid, [acc[best_mid, mid]]), by_seed["scratch"], strict=True)]
 print(f"best pretrained at {mid:,d} labels: {IMG_NAMES[best_mid]} (+{gain_mid:.1f} points over scratch; by seed "
@@ -707,10 +703,10 @@ assert lr_runs[big_lr]["test_acc"] < max(r["test_acc"] for r in lr_runs.values()
 assert lr_runs[big_lr]["test_acc"] < probe_ref  # ... it ends below the linear probe
 
 rec.record("fashion_best_pretrained_minus_scratch_points_mid", gain_mid, target=pick(fast=3.0, full=5.0),
-           spread=spread(gain_by_seed))
+           spread=seed_spread(gain_by_seed))
 top_by_seed = [acc["full", COUNTS[-1]]] + [sweep.run(c)["test_acc"] for c in PLAN["top_seeds"]]  # full mode: seeds 0-2
 rec.record("fashion_best_test_acc_top", acc[best_top, COUNTS[-1]], target=pick(fast=None, full=0.92),
-           spread=spread(top_by_seed) if best_top == "full" else None)
+           spread=seed_spread(top_by_seed) if best_top == "full" else None)
 rec.record("fashion_full_minus_lora_points_mid", lora_gap, higher_is_better=False)  # the LoRA target: images or text (section 2)
 rec.record("fashion_lora_trainable_pct", grid["lora", mid]["trainable_pct"], target=3.0, higher_is_better=False)
 for s in fi.STRATEGIES:
