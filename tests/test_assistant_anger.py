@@ -54,3 +54,13 @@ def test_a_tiny_fine_tuned_model_calibrates_its_recall_and_is_read_back_from_the
     e = m.evaluate(n=300)
     assert e["anger_test_tweets"] == 300 and 0 <= e["anger_precision"] <= 1 and 0 <= e["anger_recall"] <= 1
     assert np.isclose(e["anger_test_negative_share"], A._negative("airline")[1][:300].mean())
+
+
+def test_the_tfidf_models_test_scores_are_what_evaluate_counts():
+    m = A.AngerModel()
+    p, negative = m.test_scores()
+    assert p.shape == negative.shape == (len(A._negative("airline")[0]),)
+    flagged = p >= m.threshold
+    e = m.evaluate()
+    assert e["anger_precision"] == pytest.approx((flagged & negative).sum() / flagged.sum())
+    assert e["anger_recall"] == pytest.approx((flagged & negative).sum() / negative.sum())

@@ -77,3 +77,34 @@ def test_held_out_accuracy_of_zero_shot_and_few_shot():
     intent, p = clf("my flight was cancelled and I am stuck in Denver")
     assert intent == "delay_cancellation" and 0.5 < p <= 1.0
     assert set(DESCRIPTIONS) == set(INTENTS)
+
+
+def test_fine_tuning_refuses_bad_labels_before_loading_anything():
+    from mmcourse.assistant.intents import FineTunedIntent
+
+    with pytest.raises(ValueError, match="every intent"):
+        FineTunedIntent(["a", "b"], [0, 1])
+    with pytest.raises(ValueError, match="one label per text"):
+        FineTunedIntent(["a"] * 6, list(range(6)) + [0])
+
+
+@needs_minilm
+def test_a_tiny_fine_tuned_intent_model_trains_predicts_six_classes_and_is_cached(tmp_path, monkeypatch):
+    from mmcourse.assistant.intents import FineTunedIntent
+
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    tr = intent_data("train")
+    y = np.asarray(tr.labels())
+    idx = np.concatenate([np.flatnonzero(y == k)[:8] for k in range(len(INTENTS))])  # 48 tweets
+    texts = [tr.texts[i] for i in idx]
+    m = FineTunedIntent(texts, y[idx], epochs=1, max_length=32)
+    p = m.proba_texts(texts[:10] + ["where is my bag"])
+    assert p.shape == (11, 6) and torch.allclose(p.sum(1), torch.ones(11), atol=1e-5)
+    assert m.history["best_epoch"] == 1 and len(m.history["val_loss"]) == 1
+    again = FineTunedIntent(texts, y[idx], epochs=1, max_length=32)  # read back from the cache
+    assert torch.allclose(again.proba_texts(texts[:10]), p[:10], atol=1e-6)
+    assert len(list((tmp_path / "assistant").glob("intent-minilm-*.pt"))) == 1
+    assert torch.equal(m.predict_texts(texts[:10]), p[:10].argmax(1))
+    monkeypatch.setenv("MMCOURSE_SEED", "1")  # another seed trains (and caches) another model
+    FineTunedIntent(texts, y[idx], epochs=1, max_length=32)
+    assert len(list((tmp_path / "assistant").glob("intent-minilm-*.pt"))) == 2

@@ -29,7 +29,7 @@ from dataclasses import asdict
 import numpy as np
 
 from mmcourse.assistant.knowledge import clean_query
-from mmcourse.config import cache_dir, load_or_compute
+from mmcourse.config import cache_dir, load_or_compute, offset_seed
 from mmcourse.data.posts import LABELS, split_of, tweets
 
 NEGATIVE = LABELS.index("negative")
@@ -103,10 +103,15 @@ class AngerModel:
     def __call__(self, text: str) -> float:
         return float(self.proba([text])[0])
 
+    def test_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(negative) [N], negative [N] bool)`` on the airline test tweets, never trained on."""
+        texts, negative = _negative("airline")
+        return self.proba(texts), negative
+
     def evaluate(self) -> dict[str, float]:
         """Precision and recall of "negative" (escalation) on the airline test tweets, never trained on."""
-        texts, negative = _negative("airline")
-        return _scores(self.proba(texts) >= self.threshold, negative)
+        p, negative = self.test_scores()
+        return _scores(p >= self.threshold, negative)
 
 
 class MiniLMAnger:
@@ -133,7 +138,8 @@ class MiniLMAnger:
         self.threshold = float(np.quantile(self._cached_proba("airline_calibrate")[negative], 1.0 - recall))
 
     def _path(self, what: str):
-        key = json.dumps({**asdict(self.cfg), "what": what, "v": 1}, sort_keys=True)
+        key = json.dumps({**asdict(self.cfg), "seed": offset_seed(self.cfg.seed), "what": what, "v": 1},
+                         sort_keys=True)  # the seed with MMCOURSE_SEED added: fit and the batches add it
         return cache_dir() / "assistant" / f"anger-minilm-{what}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
 
     def _batches(self, texts: list[str], labels, shuffle: bool):
@@ -174,8 +180,12 @@ class MiniLMAnger:
     def __call__(self, text: str) -> float:
         return float(self.proba([text])[0])
 
+    def test_scores(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(negative) [N], negative [N] bool)`` on the (first ``n``) airline test tweets, never trained
+        on or calibrated on; the scores are cached."""
+        return self._cached_proba("airline", n), _negative("airline")[1][:n]
+
     def evaluate(self, n: int | None = None) -> dict[str, float]:
-        """Precision and recall of "negative" on the (first ``n``) airline test tweets, never trained on
-        or calibrated on; the scores are cached."""
-        negative = _negative("airline")[1][:n]
-        return _scores(self._cached_proba("airline", n) >= self.threshold, negative)
+        """Precision and recall of "negative" on the (first ``n``) airline test tweets."""
+        p, negative = self.test_scores(n)
+        return _scores(p >= self.threshold, negative)

@@ -5,13 +5,15 @@
                          (:data:`DESCRIPTIONS`, written for the course); the intent whose best
                          description is closest wins
 ``FewShotIntent``        scikit-learn's logistic regression on the embeddings of labelled tweets
+``FineTunedIntent``      MiniLM fine-tuned end to end on the labelled tweets (chapter 08's recipe)
 ``embed(texts, name)``   MiniLM embeddings ``[N, 384]``, cached on disk
 ``evaluate``             accuracy and macro-F1 (``mmcourse.metrics``)
 ``fit_on_labels()``      the few-shot model fitted on the train labels
 ``classifier(model)``    ``text -> (intent, confidence)`` for the dialogue manager
 =======================  ==============================================================
 
-Both classifiers take embeddings ``[N, 384]`` (unit length), so the encoder runs once per text.
+The first two take embeddings ``[N, 384]`` (unit length), so the encoder runs once per text; the
+fine-tuned one takes texts (its encoder is its own).
 """
 
 from __future__ import annotations
@@ -141,6 +143,76 @@ class FewShotIntent:
 
     def predict(self, z: torch.Tensor) -> torch.Tensor:
         return self.proba(z).argmax(1)  # [N]
+
+
+class FineTunedIntent:
+    """MiniLM + a linear head over the six intents, fine-tuned end to end (chapter 08's full recipe:
+    head at ``lr``, MiniLM at ``backbone_lr``, warm-up then linear decay, AdamW).
+
+    ``val_share`` of the labelled texts (stratified, fixed) are held out to keep the epoch with the lowest
+    validation loss; the model trains on the rest. The weights are cached on disk by the texts, labels and
+    settings, so a second call loads them.
+    """
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[int], epochs: int = 8, lr: float = 1e-3,
+                 backbone_lr: float = 1e-4, val_share: float = 0.2, max_length: int = 64, batch_size: int = 16,
+                 seed: int = 0):
+        import hashlib
+        import json
+
+        from sklearn.model_selection import train_test_split
+
+        from mmcourse.config import cache_dir, load_or_compute, offset_seed, seed_everything
+        from mmcourse.finetune import sentiment as st
+
+        y = np.asarray(labels)
+        if len(y) != len(texts) or sorted(set(y.tolist())) != list(range(len(INTENTS))):
+            raise ValueError(f"need one label per text ({len(texts)} texts, {len(y)} labels) and every intent "
+                             f"of {INTENTS} among them")
+        if epochs < 1 or not 0.05 <= val_share <= 0.5:
+            raise ValueError(f"epochs >= 1 and val_share in [0.05, 0.5] are needed, got {epochs}, {val_share}")
+        self.st, self.max_length = st, max_length
+        clean = [clean_query(t) or t for t in texts]
+        tr, va = train_test_split(np.arange(len(y)), test_size=val_share, stratify=y, random_state=0)
+        settings = {"epochs": epochs, "lr": lr, "backbone_lr": backbone_lr, "val_share": val_share,
+                    "max_length": max_length, "batch_size": batch_size, "seed": offset_seed(seed), "v": 1}
+        key = hashlib.sha256(json.dumps([clean, y.tolist(), settings]).encode()).hexdigest()[:12]
+        self.tokenizer, encoder = st.fresh_minilm()
+        seed_everything(seed)
+        self.model = st.SentimentModel(encoder, num_classes=len(INTENTS))
+        self.history: dict = {}
+
+        def train() -> dict:
+            from mmcourse.finetune.freeze import param_groups
+            from mmcourse.train import fit
+
+            batches = lambda idx, shuffle: st.LengthBatches(  # noqa: E731
+                self.tokenizer, [clean[i] for i in idx], torch.as_tensor(y[idx]), max_length,
+                batch_size if shuffle else 128, shuffle, seed)
+            train_b, val_b = batches(tr, True), batches(va, False)
+            opt = torch.optim.AdamW(param_groups(self.model.encoder, self.model.head, lr=lr,
+                                                 backbone_factor=backbone_lr / lr), weight_decay=0.01)
+            sched = st.warmup_linear(opt, epochs * len(train_b), 0.1)
+            hist = fit(self.model, train_b, val_b, epochs=epochs, optimizer=opt, scheduler=sched,
+                       monitor="val_loss", seed=seed, progress=False, device=torch.device("cpu"))
+            return {"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                    "best_epoch": hist.best_epoch, "val_loss": [r["val_loss"] for r in hist.rows],
+                    "seconds": hist.seconds}
+
+        saved = load_or_compute(cache_dir() / "assistant" / f"intent-minilm-{key}.pt", train)
+        self.model.load_state_dict(saved["state"])
+        self.model.eval()
+        self.history = {k: v for k, v in saved.items() if k != "state"}
+
+    def proba_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """P(intent) ``[N, 6]`` of raw messages."""
+        clean = [clean_query(t) or t for t in texts]
+        b = self.st.LengthBatches(self.tokenizer, clean, torch.zeros(len(clean), dtype=torch.long),
+                                  self.max_length, 128, False)
+        return self.st.predict_probs(self.model, b)  # [N, 6]
+
+    def predict_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.proba_texts(texts).argmax(1)  # [N]
 
 
 def fit_on_labels(C: float = 4.0, path=None) -> FewShotIntent:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmcourse.config import cache_dir, pick, seed_everything
+from mmcourse.config import cache_dir, offset_seed, pick, seed_everything
 from mmcourse.data.base import TensorData
 from mmcourse.data.images import FASHION_CLASSES, fashion_mnist, mnist_pool
 from mmcourse.models.cnn import LeNet
@@ -218,7 +218,7 @@ def train_items(n_train: int = 12_000, epochs: int = 3, keep: float = 0.95, seed
         raise ValueError(f"keep is the share of catalogue pictures to accept, in [0.5, 1), got {keep}")
     if exposure < 0:
         raise ValueError(f"exposure is the weight of the outlier loss, >= 0, got {exposure}")
-    path = cache_dir() / "assistant" / f"items-lenet-{n_train}-{epochs}-{seed}-oe{exposure:g}.pt"
+    path = cache_dir() / "assistant" / f"items-lenet-{n_train}-{epochs}-{offset_seed(seed)}-oe{exposure:g}.pt"  # + MMCOURSE_SEED
     seed_everything(seed)
     model = LeNet(widths=(16, 32), hidden=128)
     full = fashion_mnist("train")

@@ -205,16 +205,19 @@ def warmup_linear(optimizer: torch.optim.Optimizer, steps: int, warmup: float) -
 
 @torch.no_grad()
 def predict_probs(model: nn.Module, batches: LengthBatches) -> torch.Tensor:
-    """Class probabilities ``[N, 3]`` in the order of the batcher's texts."""
+    """Class probabilities ``[N, C]`` (C: the model's classes, 3 for sentiment) in the order of the
+    batcher's texts."""
     model.eval()
-    out = torch.zeros(len(batches.labels), len(LABELS))
+    out: torch.Tensor | None = None
     order = torch.argsort(batches.lengths, stable=True)
     start = 0
     for x, _ in batches:  # unshuffled: batches follow ``order``
-        p = torch.softmax(model(x).float(), -1)
+        p = torch.softmax(model(x).float(), -1)  # [B, C]
+        if out is None:
+            out = torch.zeros(len(batches.labels), p.shape[1])
         out[order[start : start + len(p)]] = p
         start += len(p)
-    return out
+    return out if out is not None else torch.zeros(0, len(LABELS))
 
 
 # ---- the four experiments --------------------------------------------------------------------
