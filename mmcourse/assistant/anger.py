@@ -150,19 +150,12 @@ class MiniLMAnger:
                                      self.cfg.batch_size if shuffle else 128, shuffle, self.cfg.seed)
 
     def _train(self) -> dict:
-        import torch
-
-        from mmcourse.train import fit
-
         rng = np.random.default_rng(0)  # part of the chapter: the same sample for every seed
         (tr, ytr), (ca, yca) = _split()["train"], _split()["calibrate"]
         i, j = rng.permutation(len(tr))[: self.cfg.n_train], rng.permutation(len(ca))[:1000]
         train = self._batches([tr[k] for k in i], ytr[i], True)
         val = self._batches([ca[k] for k in j], yca[j], False)
-        opt = self.st._optimizer("full", self.model, self.cfg)
-        sched = self.st.warmup_linear(opt, self.cfg.epochs * len(train), self.cfg.warmup)
-        fit(self.model, train, val, epochs=self.cfg.epochs, optimizer=opt, scheduler=sched, monitor="val_loss",
-            seed=self.cfg.seed, progress=False, device=torch.device("cpu"))
+        self.st.train_classifier("full", self.model, train, val, self.cfg)
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _cached_proba(self, part: str, n: int | None = None) -> np.ndarray:

@@ -172,6 +172,8 @@ class FineTunedIntent:
         if epochs < 1 or not 0.05 <= val_share <= 0.5:
             raise ValueError(f"epochs >= 1 and val_share in [0.05, 0.5] are needed, got {epochs}, {val_share}")
         self.st, self.max_length = st, max_length
+        cfg = st.SentimentConfig(epochs=epochs, lr=lr, backbone_lr=backbone_lr, max_length=max_length,
+                                 batch_size=batch_size, seed=seed)  # the training settings (not its data sizes)
         clean = [clean_query(t) or t for t in texts]
         tr, va = train_test_split(np.arange(len(y)), test_size=val_share, stratify=y, random_state=0)
         settings = {"epochs": epochs, "lr": lr, "backbone_lr": backbone_lr, "val_share": val_share,
@@ -180,21 +182,12 @@ class FineTunedIntent:
         self.tokenizer, encoder = st.fresh_minilm()
         seed_everything(seed)
         self.model = st.SentimentModel(encoder, num_classes=len(INTENTS))
-        self.history: dict = {}
 
         def train() -> dict:
-            from mmcourse.finetune.freeze import param_groups
-            from mmcourse.train import fit
-
             batches = lambda idx, shuffle: st.LengthBatches(  # noqa: E731
                 self.tokenizer, [clean[i] for i in idx], torch.as_tensor(y[idx]), max_length,
                 batch_size if shuffle else 128, shuffle, seed)
-            train_b, val_b = batches(tr, True), batches(va, False)
-            opt = torch.optim.AdamW(param_groups(self.model.encoder, self.model.head, lr=lr,
-                                                 backbone_factor=backbone_lr / lr), weight_decay=0.01)
-            sched = st.warmup_linear(opt, epochs * len(train_b), 0.1)
-            hist = fit(self.model, train_b, val_b, epochs=epochs, optimizer=opt, scheduler=sched,
-                       monitor="val_loss", seed=seed, progress=False, device=torch.device("cpu"))
+            hist = st.train_classifier("full", self.model, batches(tr, True), batches(va, False), cfg)
             return {"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                     "best_epoch": hist.best_epoch, "val_loss": [r["val_loss"] for r in hist.rows],
                     "seconds": hist.seconds}

@@ -255,19 +255,26 @@ def _frozen(cfg: SentimentConfig, data) -> dict:
             "total": trainable + sum(p.numel() for p in text_encoder().model.parameters())}
 
 
-def _finetune(strategy: str, cfg: SentimentConfig, data) -> dict:
+def train_classifier(strategy: str, model: nn.Module, train: LengthBatches, val: LengthBatches,
+                     cfg: SentimentConfig):
+    """Fine-tune ``model`` (``"full"``: discriminative rates; a LoRA strategy: adapters and head) on the
+    ``train`` batches for ``cfg.epochs`` with warm-up and linear decay, on the CPU; the weights of the epoch
+    with the lowest loss on ``val`` are restored. Returns ``fit``'s history."""
     from mmcourse.train import fit
 
+    opt = _optimizer(strategy, model, cfg)
+    sched = warmup_linear(opt, cfg.epochs * len(train), cfg.warmup)
+    return fit(model, train, val, epochs=cfg.epochs, optimizer=opt, scheduler=sched, monitor="val_loss",
+               seed=cfg.seed, progress=False, device=torch.device("cpu"))
+
+
+def _finetune(strategy: str, cfg: SentimentConfig, data) -> dict:
     tokenizer, model = build(strategy, cfg)
-    cpu = torch.device("cpu")
     mk = lambda s, shuffle: LengthBatches(tokenizer, data[s][0], data[s][1], cfg.max_length,  # noqa: E731
                                           cfg.batch_size if shuffle else 128, shuffle, cfg.seed)
     train, val, test = mk("train", True), mk("val", False), mk("test", False)
-    opt = _optimizer(strategy, model, cfg)
-    sched = warmup_linear(opt, cfg.epochs * len(train), cfg.warmup)
     t0 = time.perf_counter()
-    hist = fit(model, train, val, epochs=cfg.epochs, optimizer=opt, scheduler=sched, monitor="val_loss",
-               seed=cfg.seed, progress=False, device=cpu)
+    hist = train_classifier(strategy, model, train, val, cfg)
     seconds = time.perf_counter() - t0
     return {"probs": predict_probs(model, test), "seconds": seconds, "train_seconds": hist.seconds,
             "trainable": count_parameters(model), "total": sum(p.numel() for p in model.parameters()),

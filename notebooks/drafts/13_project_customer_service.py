@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from fastapi.testclient import TestClient
 from matplotlib.patches import FancyBboxPatch
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import confusion_matrix, precision_recall_curve
 from sklearn.model_selection import train_test_split
 
 from mmcourse.assistant import conversations as convs
@@ -214,9 +214,7 @@ mood = anger.evaluate()
 print(f"{anger.name}: threshold {anger.threshold:.3f}; {len(negative):,} airline test tweets, "
       f"{negative.mean():.1%} negative")
 print(f"escalation precision {mood['anger_precision']:.3f}, recall {mood['anger_recall']:.3f}")
-order = np.argsort(-p_angry)
-tp = np.cumsum(negative[order])
-prec_curve, rec_curve = tp / np.arange(1, len(order) + 1), tp / negative.sum()
+prec_curve, rec_curve, _ = precision_recall_curve(negative, p_angry)  # every threshold at once
 
 
 def draw_threshold(fig, threshold):
