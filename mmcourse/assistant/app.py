@@ -78,20 +78,25 @@ class Components:
 def default_components(max_sessions: int = 1000) -> Components:
     """The course's components: MiniLM knowledge base and few-shot intents, the anger model (MiniLM
     fine-tuned on non-airline tweets; fast mode: the TF-IDF one, which trains in seconds), the
-    Fashion-MNIST item recogniser, pocketsphinx, and chapter 11's digit recogniser when its
-    checkpoint exists (else spoken numbers are refused with a message saying how to make it)."""
+    Fashion-MNIST item recogniser, pocketsphinx, and chapter 11's digit recogniser trained for the
+    assistant (each model trained once, then read from the cache)."""
     from mmcourse.assistant.anger import AngerModel, MiniLMAnger
     from mmcourse.assistant.intents import classifier, fit_on_labels
     from mmcourse.assistant.items import train_items, training_size
     from mmcourse.assistant.knowledge import KnowledgeBase
-    from mmcourse.assistant.voice import Listener, checkpoint_path, load_digit_recognizer, speak
+    from mmcourse.assistant.voice import (
+        Listener,
+        digit_training_size,
+        speak,
+        train_digit_recognizer,
+    )
     from mmcourse.config import is_fast
 
     anger = AngerModel() if is_fast() else MiniLMAnger()
     bot = Assistant(KnowledgeBase(), classifier(fit_on_labels()), is_angry=anger,
                     anger_threshold=anger.threshold, max_sessions=max_sessions)
     bot.classify("hello")  # loads MiniLM now, not in the first customer's turn (seconds)
-    digits = load_digit_recognizer() if checkpoint_path() else None
+    digits = train_digit_recognizer(**digit_training_size())
     return Components(bot, train_items(**training_size()), Listener(digits), speak)
 
 

@@ -1,10 +1,10 @@
 """The speech adapters: what the customer said (digits or words), and the reply spoken back.
 
 * **Digits** (a spoken booking or bag-tag number): chapter 11's CTC recogniser
-  (:class:`mmcourse.speech.recognizer.Recognizer`, beam search with its 4-gram digit LM), loaded from
-  the checkpoint notebook 11 saves (``$MMCOURSE_CACHE/speech/asr.pt``, or ``asr-fast.pt`` from a fast
-  run). It was trained on five FSDD speakers: on their voices it is what chapter 11 measured; on
-  other voices (espeak-ng's, a learner's microphone) it is much worse (chapter 11, section 8).
+  (:class:`mmcourse.speech.recognizer.Recognizer`, beam search with its 4-gram digit LM), trained by
+  :func:`train_digit_recognizer` with chapter 11's recipe on four times its data for twice its epochs
+  (cached under ``$MMCOURSE_CACHE/speech/``). It knows five FSDD speakers: on their voices it reads most
+  numbers exactly; on other voices (espeak-ng's, a learner's microphone) it is much worse (chapter 11, section 8).
 * **Words** (a free-form question): pocketsphinx with the help desk's own trigram language model
   (:func:`domain_lm`; its default 130k-word model misheard 9 words in 10 of the test questions).
 * **Speaking**: :func:`speak` turns the reply into a 16 kHz WAV with espeak-ng.
@@ -16,14 +16,16 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mmcourse.config import cache_dir
+from mmcourse.config import cache_dir, offset_seed, pick
 from mmcourse.speech.recognizer import SILENCE  # peak amplitude below which a recording is silence
+from mmcourse.train import load_checkpoint, save_checkpoint
 
 KINDS = ("digits", "words")
 QUESTIONS = ("where is my bag", "my flight was cancelled", "I want a refund for my ticket",
@@ -47,32 +49,74 @@ class Heard:
     engine: str
 
 
-def checkpoint_path() -> Path | None:
-    """Notebook 11's recogniser checkpoint (full build first, else fast), or None."""
-    for name in ("asr.pt", "asr-fast.pt"):
-        path = cache_dir() / "speech" / name
-        if path.is_file():
-            return path
-    return None
+ALPHAS, BETAS = (0.0, 0.3, 0.6, 1.0, 1.5), (0.0, 1.0, 2.0)  # chapter 11's shallow-fusion grid
+N_VAL = 200  # validation utterances (takes 5-9 of the seen speakers): best epoch, then alpha and beta
 
 
-def load_digit_recognizer(path: Path | None = None):
-    """Chapter 11's :class:`Recognizer` with its tuned LM weight and bonus (``path``: default
-    :func:`checkpoint_path`). Raises ``FileNotFoundError`` saying how to make the checkpoint."""
+def digit_training_size() -> dict[str, int]:
+    """The assistant's digit recogniser: chapter 11's recipe with 4,000 training utterances for 20 epochs
+    (5-6 minutes on one thread, once: it is cached); fast mode: chapter 11's full-build sizes,
+    1,000 for 10 epochs (under a minute)."""
+    return pick(fast={"n_train": 1000, "epochs": 10}, full={"n_train": 4000, "epochs": 20})
+
+
+def digit_checkpoint(n_train: int, epochs: int, seed: int = 0) -> Path:
+    """Where :func:`train_digit_recognizer` caches its model (one file per size and seed + MMCOURSE_SEED)."""
+    return cache_dir() / "speech" / f"assistant-asr-{n_train}-{epochs}-{offset_seed(seed)}.pt"
+
+
+def _digit_lm():
     from mmcourse.data.digit_strings import digit_strings
-    from mmcourse.models.asr import CTCRecognizer
     from mmcourse.speech.lm import NGramLM
-    from mmcourse.speech.recognizer import Recognizer
-    from mmcourse.train import load_checkpoint
 
-    path = path or checkpoint_path()
-    if path is None or not Path(path).is_file():
-        raise FileNotFoundError(f"no digit recogniser at {cache_dir() / 'speech' / 'asr.pt'}: run "
-                                "notebooks/11_project_speech_recognition.ipynb once (it saves it), or pass path=")
+    return NGramLM(order=4).fit(digit_strings(20_000, seed=11))  # chapter 11's LM: 20,000 recipe strings
+
+
+def train_digit_recognizer(n_train: int = 1000, epochs: int = 10, seed: int = 0, cache: bool = True):
+    """A spoken-number recogniser: chapter 11's model and recipe
+    (:func:`mmcourse.speech.training.train_recognizer`) on ``n_train`` connected-digit utterances of its
+    five seen FSDD speakers, the best of ``epochs`` on validation, its 4-gram LM's weight and word bonus
+    tuned on validation (:func:`~mmcourse.speech.training.tune_fusion`). Cached by size and seed
+    (:func:`digit_checkpoint`); returns a :class:`~mmcourse.speech.recognizer.Recognizer`."""
+    from mmcourse.data.digit_strings import build_utterances
+    from mmcourse.models.asr import CTCRecognizer
+    from mmcourse.speech.recognizer import Recognizer
+    from mmcourse.speech.training import train_recognizer, tune_fusion
+
+    if n_train < 1 or epochs < 1:
+        raise ValueError(f"n_train and epochs must be >= 1, got {n_train} and {epochs}")
+    path = digit_checkpoint(n_train, epochs, seed)
+    lm = _digit_lm()
+    if cache and path.is_file():
+        model = CTCRecognizer()
+        state = load_checkpoint(path, model)
+        return Recognizer(model.eval(), lm, float(state["alpha"]), float(state["beta"]))
+    val = build_utterances("val", N_VAL)
+    t0 = time.perf_counter()
+    model, hist = train_recognizer(build_utterances("train", n_train), val, epochs=epochs, seed=seed,
+                                   device=torch.device("cpu"))
+    seconds = time.perf_counter() - t0
+    rec = Recognizer(model.eval(), lm)
+    rec.alpha, rec.beta, _ = tune_fusion(rec, rec.emissions([u.wave for u in val]), [u.digits for u in val],
+                                         ALPHAS, BETAS)
+    if cache:
+        save_checkpoint({"model": model.state_dict(), "alpha": rec.alpha, "beta": rec.beta, "seconds": seconds,
+                         "best_val_loss": float(hist.best["val_loss"]), "best_epoch": int(hist.best_epoch)}, path)
+    return rec
+
+
+def load_digit_recognizer(path: Path):
+    """A recogniser from a checkpoint of :func:`train_digit_recognizer` or notebook 11
+    (``$MMCOURSE_CACHE/speech/asr.pt``): its model with its tuned LM weight and bonus."""
+    from mmcourse.models.asr import CTCRecognizer
+    from mmcourse.speech.recognizer import Recognizer
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no digit recogniser at {path}: train one with train_digit_recognizer(), or "
+                                "run notebooks/11_project_speech_recognition.ipynb once (it saves asr.pt)")
     model = CTCRecognizer()
     state = load_checkpoint(path, model)
-    lm = NGramLM(order=4).fit(digit_strings(20_000, seed=11))  # the LM notebook 11 tuned alpha/beta with
-    return Recognizer(model.eval(), lm, float(state.get("alpha", 0.5)), float(state.get("beta", 1.0)))
+    return Recognizer(model.eval(), _digit_lm(), float(state.get("alpha", 0.5)), float(state.get("beta", 1.0)))
 
 
 def lm_words(text: str) -> list[str]:
@@ -132,8 +176,7 @@ class Listener:
             return Heard("", kind, "silence")
         if kind == "digits":
             if self.digits is None:
-                raise ValueError("spoken numbers need chapter 11's recogniser: run notebook 11 once "
-                                 "(it saves $MMCOURSE_CACHE/speech/asr.pt)")
+                raise ValueError("spoken numbers need a digit recogniser: Listener(digits=train_digit_recognizer())")
             return Heard(self.digits.transcribe(w, sample_rate), "digits", "ctc-ch11")
         return Heard(self.words.transcribe(w, sample_rate), "words", "pocketsphinx")
 

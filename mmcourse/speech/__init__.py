@@ -9,6 +9,7 @@ wrappers used as an independent baseline and an out-of-domain test set.
 ``wer``            WER / CER / sentence accuracy (Levenshtein)
 ``features``       log-Mel front end, per-utterance normalisation, SpecAugment
 ``recognizer``     ``Recognizer``: wave -> digits, bad-input rules, chunked long audio
+``training``       chapter 11's training recipe (``train_recognizer``), LM-weight tuning (``tune_fusion``)
 ``baseline``       pocketsphinx (default LM or a digit grammar), espeak-ng synthesis
 =================  =============================================================
 """

@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mmcourse.audio import add_noise, load, resample, to_wav_bytes
+from mmcourse.audio import load, resample, to_wav_bytes
 from mmcourse.config import cache_dir, is_fast, pick, seed_everything
 from mmcourse.data import digit_strings as ds
 from mmcourse.device import configure_threads, describe, get_device
@@ -49,6 +49,7 @@ from mmcourse.speech.batches import CTCData, ctc_loader
 from mmcourse.speech.features import logmel, spec_augment
 from mmcourse.speech.lm import NGramLM
 from mmcourse.speech.recognizer import Recognizer
+from mmcourse.speech.training import train_recognizer, tune_fusion
 from mmcourse.speech.wer import cer, sentence_accuracy, wer
 from mmcourse.train import fit, save_checkpoint
 from mmcourse.viz import Panel
@@ -172,26 +173,12 @@ plt.show()
 # we train the all-convolutional model here: each of its layers runs over all the frames at once,
 # while a GRU has to step through them one after another.
 # The first epoch goes from the shortest utterances to the longest (*SortaGrad*, from Deep Speech 2).
+# The whole recipe (noise, SpecAugment, SortaGrad, AdamW with a one-cycle schedule, gradient clipping, the
+# best validation epoch kept) is `train_recognizer` in `mmcourse/speech/training.py`; chapter 13 trains with it too.
 
 # %%
-gen = torch.Generator().manual_seed(0)
-train_waves = []
-for k, u in enumerate(splits["train"]):
-    snr = float(torch.empty(1).uniform_(5, 30, generator=gen))
-    train_waves.append(add_noise(u.wave, snr, generator=gen) if k % 2 else u.wave)
-feats = {"train": [logmel(w) for w in train_waves]}
-feats |= {s: [logmel(u.wave) for u in splits[s]] for s in ("val", "test", "unseen")}
-labels = {s: [u.labels for u in utts] for s, utts in splits.items()}
-
-seed_everything(0)
-model = CTCRecognizer().to(device)
+model, hist = train_recognizer(splits["train"], splits["val"], epochs=EPOCHS, batch_size=BATCH, device=device)
 n_params = count_parameters(model)
-train_dl = ctc_loader(CTCData(feats["train"], labels["train"], augment=True), batch_size=BATCH, seed=0, sortagrad=True)
-val_dl = ctc_loader(CTCData(feats["val"], labels["val"]), batch_size=64, shuffle=False)
-opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
-sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=EPOCHS * len(train_dl), pct_start=0.15)
-hist = fit(model, train_dl, val_dl, epochs=EPOCHS, optimizer=opt, scheduler=sched, loss_fn=ctc_objective,
-           monitor="val_loss", grad_clip=5.0, progress=False)
 train_seconds = hist.seconds
 print(f"{n_params:,} parameters; {EPOCHS} epochs over {N_TRAIN} utterances "
       f"({sum(u.seconds for u in splits['train']) / 60:.0f} min of audio) in {train_seconds:.0f} s; "
@@ -275,8 +262,7 @@ def score(split: str, method: str, **kw) -> float:
 
 
 ALPHAS, BETAS = [0.0, 0.3, 0.6, 1.0, 1.5], [0.0, 1.0, 2.0]
-grid = {(a, b): score("val", "beam_lm", alpha=a, beta=b) for a in ALPHAS for b in BETAS}
-alpha, beta = min(grid, key=lambda k: (grid[k], k))
+alpha, beta, grid = tune_fusion(recognizer, emis["val"], [u.digits for u in splits["val"]], ALPHAS, BETAS)
 recognizer.alpha, recognizer.beta = alpha, beta
 # bench/speech.py times this model, LM weight and bonus
 save_checkpoint({"model": model.state_dict(), "alpha": alpha, "beta": beta},
@@ -304,8 +290,10 @@ plt.show()
 # %% [markdown]
 # Compare the rows above: beam search scores whole transcripts (the sum over their paths), and the LM
 # adds what the digit strings usually look like, with the weight validation chose. On clean speech of
-# known voices the acoustic model is already sure of most words, so there is little left to gain; the
-# robustness table in section 7 shows the three decoders where the acoustics are less certain.
+# known voices the acoustic model is already sure of most words, so the LM has little left to gain (in a
+# full build the three rows differ by less than the WER's seed spread, and beam + LM may even come out a
+# hair behind greedy); the robustness table in section 7 shows the three decoders where the acoustics are
+# less certain, and there the LM gains more.
 #
 # WER counts substitutions, deletions and insertions against the number of reference words, over
 # the whole set (`mmcourse/speech/wer.py`); here it is compared with `jiwer`, the usual library.
@@ -553,10 +541,17 @@ assert len(toy_paths) == 35 and abs(p_ab - math.exp(exact[(1, 2)])) < 1e-6
 assert tuple(greedy_toy) != best_toy and tuple(beam_toy[0][0]) == best_toy
 # 3. Spiky emissions and alignment: most frames blank; forced-aligned words start inside their span.
 assert blank_share > 0.5 and aligned_inside > pick(fast=0.5, full=0.9), (blank_share, aligned_inside)
-# 4. WER equals jiwer's; the LM has learned the recipe; beam + LM beats greedy on the test set.
+# 4. WER equals jiwer's; the LM has learned the recipe; (full mode) on the seen speakers the three decoders
+#    differ by less than the WER's seed spread (0.0083, below).
 assert jiwer_gap < 1e-12 and jiwer_cer_gap < 1e-12
 assert lm.perplexity([u.digits for u in splits["val"]]) < uniform_ppl - 2
-assert wer_test["beam_lm"] < wer_test["greedy"], wer_test
+if not is_fast():
+    assert max(wer_test.values()) - min(wer_test.values()) < 0.0083, wer_test
+# 4b. Where the acoustics are less certain (unseen speaker, espeak-ng voices, 0 dB noise), beam + LM beats
+#     greedy, and by more than on the seen speakers.
+lm_gain = {name: robust[name]["greedy"] - robust[name]["beam_lm"] for name in robust}
+for name in (f"unseen speaker ({ds.HELD_OUT})", "espeak-ng voices", "noise 0 dB"):
+    assert lm_gain[name] > max(lm_gain["seen speakers (test takes)"], 0.0), lm_gain
 # 5. The grammar beats pocketsphinx's default LM; pocketsphinx does better on full-band 16 kHz speech
 #    than on the same speech via 8 kHz; (full mode) beam + LM beats pocketsphinx + grammar on the same audio.
 assert wer_sphinx["digit grammar"] < wer_sphinx["default LM"], wer_sphinx
@@ -575,6 +570,8 @@ assert png_before != png_after
 # Headline numbers. Seed spread (full mode, measured once, 2026-12-01: this chapter's data, model,
 # training and decoding, alpha/beta tuned on validation each time, with training seeds 0, 1, 2):
 # test WER beam + LM 0.0171 / 0.0156 / 0.0239 (greedy 0.0180 / 0.0171 / 0.0263): spread 0.0083.
+# Seed 0 rebuilt 2026-12-03 on another machine, same code and 1 thread: 0.0219 (greedy 0.0195): other CPU
+# kernels round differently, and the training takes another path (DEVELOPING.md, "Reproducibility").
 rec.record("wer_seen_beam_lm", wer_test["beam_lm"], target=pick(fast=0.8, full=0.05), higher_is_better=False,
            spread=pick(fast=None, full=0.0083))
 rec.record("wer_seen_greedy", wer_test["greedy"], higher_is_better=False)
