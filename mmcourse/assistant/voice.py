@@ -55,8 +55,8 @@ N_VAL = 200  # validation utterances (takes 5-9 of the seen speakers): best epoc
 
 def digit_training_size() -> dict[str, int]:
     """The assistant's digit recogniser: chapter 11's recipe with 4,000 training utterances for 20 epochs
-    (5-6 minutes on one thread, once: it is cached); fast mode: chapter 11's full-build sizes,
-    1,000 for 10 epochs (under a minute)."""
+    (756 s on one thread, measured 2026-12-03; once: it is cached); fast mode: chapter 11's full-build
+    sizes, 1,000 for 10 epochs (103 s)."""
     return pick(fast={"n_train": 1000, "epochs": 10}, full={"n_train": 4000, "epochs": 20})
 
 
