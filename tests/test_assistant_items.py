@@ -23,7 +23,7 @@ def test_outlier_pictures_and_test_pictures_are_disjoint_halves():
 
 
 def test_exposure_makes_unseen_outliers_uncertain():
-    """A short run on 2,000 clothes: with exposure to 2,000 training digits, the network's predictive entropy on
+    """A short run (4 epochs: the one-cycle schedule needs a few) on 2,000 clothes: with exposure to 2,000 training digits, the network's predictive entropy on
     500 *other* digits rises towards the uniform's (log 10 = 2.30), well above the plainly trained network's."""
     from mmcourse.data.base import TensorData
     from mmcourse.data.images import fashion_mnist, mnist_pool
@@ -35,14 +35,14 @@ def test_exposure_makes_unseen_outliers_uncertain():
     def entropy_on_other_digits(exposure: float) -> float:
         torch.manual_seed(0)
         model = LeNet(widths=(16, 32), hidden=128)
-        items._train(model, TensorData(clothes.x, clothes.y, clothes.classes), {"mnist": digits}, epochs=2,
+        items._train(model, TensorData(clothes.x, clothes.y, clothes.classes), {"mnist": digits}, epochs=4,
                      exposure=exposure, seed=0)
         with torch.no_grad():
             p = model(other).softmax(-1)  # [500, 10]
         return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
 
     plain, exposed = entropy_on_other_digits(0.0), entropy_on_other_digits(0.5)
-    assert exposed > plain + 0.25 and exposed > 2.1, (plain, exposed)  # measured 1.85 and 2.27
+    assert exposed > plain + 0.25 and exposed > 2.1, (plain, exposed)  # measured 1.12 and 2.29 (seed 1: 1.04, 2.29)
 
 
 def test_bad_settings_name_the_argument():

@@ -548,8 +548,8 @@ print("single-task minus multi-task accuracy:", {f"{k[0]}, {k[1]} clips": round(
 # **Reading it.** Sharing does not help here. At the same budget, the shared encoder is *below* the
 # single-task models on both tasks, with all 2,400 clips and with 240 (the last line gives the cost
 # in accuracy), although it has half their parameters; with 240 clips the speaker task pays more than
-# the digit task, and (in the full build, over three seeds; fast mode's one seed can tie them) more than it
-# pays with all the clips: the two tasks *compete* for one 64-d embedding, since the digit head wants
+# the digit task and more than it pays with all the clips (in the full build, over three seeds; fast
+# mode's one seed can tie either comparison): the two tasks *compete* for one 64-d embedding, since the digit head wants
 # features that ignore who speaks, and the speaker head needs exactly those differences. Multi-task
 # learning helps when tasks share what they need (and one task has too little data of its own);
 # here they need opposite invariances. The loss weight moves accuracy from one task to the other:
@@ -620,7 +620,7 @@ print("chance: 0.100")
 # zero-shot meets its targets on seen and held-out combinations (chance 1/24), held-out errors are
 # colour errors (the shape is nearly always right, most wrong answers are seen combinations), the mask
 # helps, ensembling changes little; sharing one audio encoder costs accuracy on both tasks at both data
-# sizes, with 240 clips more on the speaker than on the digit and more than with all the clips, and the
+# sizes, with 240 clips more on the speaker than on the digit and more than with all the clips (full mode), and the
 # loss weight trades one task for the other; the teacher's predictions agree with the digit on more than
 # 90 % of the training pairs, and the distilled audio model meets its target with no audio label and
 # comes close to the supervised one. Targets with a seed spread are means over 3 seeds (full mode),
@@ -636,7 +636,7 @@ assert margin["after"] > margin["before"] + 0.3
 assert np.mean(kd_acc) > 5 * 0.1
 assert all(c > 0 for c in mt_cost.values())  # sharing costs accuracy on both tasks, at both data sizes
 assert mt_cost["speaker", "240"] > 0 and (is_fast() or mt_cost["speaker", "240"] > mt_cost["speaker", "all"])  # more with less data (full)
-assert mt_cost["speaker", "240"] > mt_cost["digit", "240"]
+assert mt_cost["speaker", "240"] > mt_cost["digit", "240"] - (1e-6 if is_fast() else 0.0)  # fast mode: a tie allowed
 assert abs(a2i_inst_r10 - 10 / 30) < 0.1  # instance level: what the class alone gives
 hi, lo = [t for t in TEMPS if t[0] == 0.5], [t for t in TEMPS if t[0] == 0.07]
 assert all(grid[h + (b,)][0] > grid[low + (b,)][0] for h, low in zip(hi, lo, strict=True) for b in BATCHES)

@@ -133,7 +133,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # **Reading it.** Pretraining pays most where labels are scarce: with 100 labels every pretrained
-# strategy beats the same network trained from scratch by far, and the gain of the best one shrinks as
+# strategy beats the same network trained from scratch by far (10 points or more), and the gain of the best one shrinks as
 # the labels grow. The cheapest strategy, a linear probe on cached features (13 k parameters), is within
 # 5 points of full fine-tuning at 100 labels (or better); the more labels there are, the more it pays to let the backbone
 # move: the lead of full fine-tuning over the probe grows with the labels. In the full run, full
@@ -675,7 +675,7 @@ print(f"best at {COUNTS[-1]:,d} labels: {IMG_NAMES[best_top]} {acc[best_top, COU
 assert all(max(acc[s, n] for s in pretrained) > acc["scratch", n] for n in COUNTS)  # pretraining wins at every size
 gains = [max(acc[s, n] for s in pretrained) - acc["scratch", n] for n in COUNTS]
 assert gains[0] > gains[-1]  # ... most where labels are scarce
-assert all(acc[s, COUNTS[0]] > acc["scratch", COUNTS[0]] + 0.1 for s in pretrained)  # by far, at the smallest size
+assert all(acc[s, COUNTS[0]] >= acc["scratch", COUNTS[0]] + 0.1 - 1e-9 for s in pretrained)  # by far (10 points or more) at the smallest size
 lead = [acc["full", n] - acc["probe", n] for n in COUNTS]
 assert all(a < b for a, b in zip(lead, lead[1:])) and lead[0] < 0.05  # the probe is close at 100; full pulls away
 assert is_fast() or best_mid == "full"  # the full run: full fine-tuning is the best at 1,000 labels
