@@ -185,7 +185,7 @@ def _train(model: torch.nn.Module, pool: TensorData, extra: dict[str, torch.Tens
     as many of each kind of ``extra``, whose loss is the cross-entropy to the uniform distribution, weighted
     by ``exposure`` (0: plain training)."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)  # OneCycleLR below sets the rate of every step
     steps = epochs * -(-len(pool) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.15)
     kinds = list(extra.values()) if exposure > 0 else []

@@ -49,7 +49,6 @@ class Heard:
     engine: str
 
 
-ALPHAS, BETAS = (0.0, 0.3, 0.6, 1.0, 1.5), (0.0, 1.0, 2.0)  # chapter 11's shallow-fusion grid
 N_VAL = 200  # validation utterances (takes 5-9 of the seen speakers): best epoch, then alpha and beta
 
 
@@ -79,26 +78,21 @@ def train_digit_recognizer(n_train: int = 1000, epochs: int = 10, seed: int = 0,
     tuned on validation (:func:`~mmcourse.speech.training.tune_fusion`). Cached by size and seed
     (:func:`digit_checkpoint`); returns a :class:`~mmcourse.speech.recognizer.Recognizer`."""
     from mmcourse.data.digit_strings import build_utterances
-    from mmcourse.models.asr import CTCRecognizer
     from mmcourse.speech.recognizer import Recognizer
     from mmcourse.speech.training import train_recognizer, tune_fusion
 
     if n_train < 1 or epochs < 1:
         raise ValueError(f"n_train and epochs must be >= 1, got {n_train} and {epochs}")
     path = digit_checkpoint(n_train, epochs, seed)
-    lm = _digit_lm()
     if cache and path.is_file():
-        model = CTCRecognizer()
-        state = load_checkpoint(path, model)
-        return Recognizer(model.eval(), lm, float(state["alpha"]), float(state["beta"]))
+        return load_digit_recognizer(path)
     val = build_utterances("val", N_VAL)
     t0 = time.perf_counter()
     model, hist = train_recognizer(build_utterances("train", n_train), val, epochs=epochs, seed=seed,
                                    device=torch.device("cpu"))
     seconds = time.perf_counter() - t0
-    rec = Recognizer(model.eval(), lm)
-    rec.alpha, rec.beta, _ = tune_fusion(rec, rec.emissions([u.wave for u in val]), [u.digits for u in val],
-                                         ALPHAS, BETAS)
+    rec = Recognizer(model.eval(), _digit_lm())
+    rec.alpha, rec.beta, _ = tune_fusion(rec, rec.emissions([u.wave for u in val]), [u.digits for u in val])
     if cache:
         save_checkpoint({"model": model.state_dict(), "alpha": rec.alpha, "beta": rec.beta, "seconds": seconds,
                          "best_val_loss": float(hist.best["val_loss"]), "best_epoch": int(hist.best_epoch)}, path)

@@ -28,6 +28,7 @@ from mmcourse.speech.wer import wer
 from mmcourse.train import History, fit
 
 SNR_DB = (5.0, 30.0)  # range of the white noise added to every other training utterance
+ALPHAS, BETAS = (0.0, 0.3, 0.6, 1.0, 1.5), (0.0, 1.0, 2.0)  # chapter 11's shallow-fusion grid: LM weight, word bonus
 
 
 def noisy_waves(utts: Sequence[Utterance], seed: int = 0) -> list[torch.Tensor]:
@@ -66,7 +67,8 @@ def train_recognizer(train: Sequence[Utterance], val: Sequence[Utterance], *, ep
 
 
 def tune_fusion(recognizer: Recognizer, emissions: Sequence[torch.Tensor], digits: Sequence[str],
-                alphas: Sequence[float], betas: Sequence[float]) -> tuple[float, float, dict[tuple[float, float], float]]:
+                alphas: Sequence[float] = ALPHAS, betas: Sequence[float] = BETAS,
+                ) -> tuple[float, float, dict[tuple[float, float], float]]:
     """Shallow fusion's LM weight ``alpha`` and word bonus ``beta``: the pair with the lowest word error
     rate of beam search + LM over ``emissions`` (each ``[T', 11]``) against ``digits`` (ties: the smaller
     pair). Returns ``(alpha, beta, {(alpha, beta): WER})``; ``recognizer`` is left unchanged."""
