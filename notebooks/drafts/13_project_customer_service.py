@@ -38,7 +38,6 @@ from mmcourse.assistant.items import ood_images, train_items, training_size
 from mmcourse.assistant.knowledge import KnowledgeBase
 from mmcourse.assistant.slots import extract
 from mmcourse.assistant.voice import Listener, digit_checkpoint, digit_training_size, speak, train_digit_recognizer
-from mmcourse.train import load_checkpoint
 from mmcourse.config import is_fast, pick
 from mmcourse.data.images import fashion_mnist
 from mmcourse.data.intents import INTENTS, LABELS_CSV, intent_data
@@ -46,6 +45,7 @@ from mmcourse.deploy.loadtest import load_test
 from mmcourse.deploy.serve import running
 from mmcourse.device import describe
 from mmcourse.results import Results
+from mmcourse.train import load_checkpoint
 from mmcourse.viz import Panel
 
 rec = Results("13_project_customer_service")
@@ -331,7 +331,7 @@ for k, v in rejected_by.items():
 # A spoken number (a bag tag's ten digits) goes to chapter 11's CTC recogniser with its digit
 # language model. Chapter 11 trained it on 1,000 utterances for 10 epochs; the assistant trains the same
 # model with the same recipe (`mmcourse/speech/training.py`) on four times the utterances for twice the
-# epochs (fast mode: chapter 11's sizes), and tunes its language-model weight and word bonus on validation.
+# epochs (fast mode: chapter 11's full-build sizes), and tunes its language-model weight and word bonus on validation.
 # It knows five FSDD speakers, and here it hears test recordings of the same five (their takes 0-4, never
 # trained on).
 # A free-form spoken question goes to pocketsphinx with the help desk's own trigram language model (the help
@@ -454,15 +454,18 @@ rec.record("escalation_recall", mood["anger_recall"], target=pick(fast=0.6, full
 rec.record("escalation_precision", mood["anger_precision"], target=pick(fast=0.65, full=0.75),
            spread=pick(fast=None, full=0.012))  # seeds 0-2: 0.794 / 0.782 / 0.784
 rec.record("item_acc", item_numbers["item_accuracy"], target=pick(fast=0.8, full=0.90),
-           spread=pick(fast=None, full=0.0009))  # seeds 0-2: 0.9222 / 0.9218 / 0.9227
-OOD_SPREAD = {"mnist": 0.001, "emoji": 0.013}  # seeds 0-2: 1.000 / 1.000 / 0.999 and 0.989 / 0.979 / 0.992
+           spread=pick(fast=None, full=0.003))  # seeds 0-2 in the chapter: 0.9227 / 0.9210 / 0.9238
+# seeds 0-2 in the chapter: MNIST 1.000 / 1.000 / 0.998, emoji 0.982 / 0.982 / 0.987; emoji in separate runs
+# 0.989 / 0.979 / 0.992 (the larger spread is kept)
+OOD_SPREAD = {"mnist": 0.002, "emoji": 0.013}
 for k in ood:
     rec.record(f"ood_rejected_{k}", item_numbers[f"ood_rejected_{k}"], target=0.90,
                spread=pick(fast=None, full=OOD_SPREAD[k]))
 rec.record("spoken_digits_exact_seen", speech["digits_exact_fsdd"], target=pick(fast=0.5, full=0.90),
-           spread=pick(fast=None, full=0.03))  # seeds 0-2: 0.94 / 0.97 / 0.95
+           spread=pick(fast=None, full=0.05))  # seeds 0-2 in the chapter: 0.97 / 0.95 / 0.92
 rec.record("spoken_words_wer", speech["words_wer_espeak"])  # reported
-rec.record("conversations_success", result["task_success"], target=pick(fast=0.7, full=0.85))
+rec.record("conversations_success", result["task_success"], target=pick(fast=0.7, full=0.85),
+           spread=pick(fast=None, full=0.015))  # seeds 0-2: 0.925 each; 0.910-0.925 in earlier seed-0 builds
 for m, ms in result["latency_ms"].items():
     rec.record(f"latency_median_ms_{m}", ms, target=200 if m == "text" else None, higher_is_better=False)
 rec.record("load_test_errors", report["errors"], higher_is_better=False)  # an exact requirement: asserted below
@@ -484,6 +487,8 @@ assert float((dist_in > items.max_distance).float().mean()) < 0.05  # a few cata
 assert all(abs(float(c.median()) - 0.1) < 0.02 for c, _, _ in ood_scores.values())  # about 1/10 for each class
 assert sneaker["recognised"] and sneaker["item"] == "Sneaker" and not digit_pic["recognised"]
 assert spoken["reply_audio"].startswith("data:audio/wav;base64,") and 400 <= bad.status_code < 500
+ch11 = {"n_train": 1000, "epochs": 10}  # chapter 11's full build (its N_TRAIN and EPOCHS)
+assert digit_training_size() == pick(fast=ch11, full={"n_train": 4 * ch11["n_train"], "epochs": 2 * ch11["epochs"]})
 assert lost["action"] == "ask_slot" and spoken_tag["slots"]["bag_tag"] == "0016123456"
 assert report["errors"] == 0 and report["ok"] == LOAD
 print(rec.check_targets())
