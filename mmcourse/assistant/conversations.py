@@ -307,12 +307,10 @@ def run(client, conv: Conversation, session: str | None = None) -> Result:
     return res
 
 
-def evaluate(client, script: Sequence[Conversation] = SCRIPT, digits: bool = True) -> dict:
+def evaluate(client, script: Sequence[Conversation] = SCRIPT) -> dict:
     """Play ``script``: ``{"task_success", "n", "by_category", "latency_ms" (median by modality),
-    "failures" {name: [...]}, "skipped"}``. ``digits=False`` skips the spoken-number conversations (the
-    app has no digit recogniser) and lists them as skipped, never as successes."""
-    played = [c for c in script if digits or not c.needs_digits]
-    results = [run(client, c) for c in played]
+    "failures" {name: [...]}}``."""
+    results = [run(client, c) for c in script]
     cats: dict[str, list[bool]] = {}
     lat: dict[str, list[float]] = {}
     for r in results:
@@ -322,5 +320,4 @@ def evaluate(client, script: Sequence[Conversation] = SCRIPT, digits: bool = Tru
     return {"task_success": sum(r.ok for r in results) / max(len(results), 1), "n": len(results),
             "by_category": {c: sum(v) / len(v) for c, v in cats.items()},
             "latency_ms": {m: statistics.median(v) for m, v in lat.items()},
-            "failures": {r.name: r.failures for r in results if not r.ok},
-            "skipped": [c.name for c in script if c not in played]}
+            "failures": {r.name: r.failures for r in results if not r.ok}}

@@ -49,7 +49,7 @@ from mmcourse.speech.batches import CTCData, ctc_loader
 from mmcourse.speech.features import logmel, spec_augment
 from mmcourse.speech.lm import NGramLM
 from mmcourse.speech.recognizer import Recognizer
-from mmcourse.speech.training import train_recognizer, tune_fusion
+from mmcourse.speech.training import ALPHAS, BETAS, train_recognizer, tune_fusion
 from mmcourse.speech.wer import cer, sentence_accuracy, wer
 from mmcourse.train import fit, save_checkpoint
 from mmcourse.viz import Panel
@@ -261,8 +261,7 @@ def score(split: str, method: str, **kw) -> float:
     return wer(refs[split], [words(recognizer.decode(e, method, **kw)) for e in emis[split]])
 
 
-ALPHAS, BETAS = [0.0, 0.3, 0.6, 1.0, 1.5], [0.0, 1.0, 2.0]
-alpha, beta, grid = tune_fusion(recognizer, emis["val"], [u.digits for u in splits["val"]], ALPHAS, BETAS)
+alpha, beta, grid = tune_fusion(recognizer, emis["val"], [u.digits for u in splits["val"]])  # every ALPHAS x BETAS pair
 recognizer.alpha, recognizer.beta = alpha, beta
 # bench/speech.py times this model, LM weight and bonus
 save_checkpoint({"model": model.state_dict(), "alpha": alpha, "beta": beta},
